@@ -1,0 +1,57 @@
+"""The CRM's modules (one Django app each) and what they contribute to the shared frame.
+
+An app takes part by giving its AppConfig a ``module`` (navigation entry) and, optionally, a
+``home_panels(request)`` method that returns the panels it adds to the staff home page.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from typing import Any
+
+from django.apps import apps
+from django.http import HttpRequest
+from django.utils.functional import Promise
+
+
+@dataclass(frozen=True)
+class Module:
+    label: str  # the app label, e.g. "cases"
+    name: str | Promise  # shown in the navigation
+    description: str | Promise
+    url_name: str  # the module's index, e.g. "cases:index"
+    icon: str  # a Bootstrap Icons name
+
+
+@dataclass(frozen=True)
+class Panel:
+    """A panel on the staff home page ("my work")."""
+
+    title: str | Promise
+    template_name: str
+    context: dict[str, Any] = field(default_factory=dict)
+    empty_text: str | Promise = ""
+
+
+def all_modules() -> Iterator[Module]:
+    for config in apps.get_app_configs():
+        module = getattr(config, "module", None)
+        if module is not None:
+            yield module
+
+
+def visible_modules(request: HttpRequest) -> list[Module]:
+    """The modules shown to this request's user in the navigation."""
+    if not request.user.is_authenticated:
+        return []
+    return list(all_modules())
+
+
+def home_panels(request: HttpRequest) -> list[Panel]:
+    visible = {module.label for module in visible_modules(request)}
+    panels: list[Panel] = []
+    for config in apps.get_app_configs():
+        if config.label in visible and hasattr(config, "home_panels"):
+            panels.extend(config.home_panels(request))
+    return panels
