@@ -8,7 +8,7 @@ from crm.modules import Module, Panel
 class CampaignsConfig(AppConfig):
     name = "campaigns"
     verbose_name = _("Campaigns")
-    module = Module(
+    crm_module = Module(
         label="campaigns",
         name=_("Campaigns"),
         description=_(

@@ -8,7 +8,7 @@ from crm.modules import Module, Panel
 class CasesConfig(AppConfig):
     name = "cases"
     verbose_name = _("Cases")
-    module = Module(
+    crm_module = Module(
         label="cases",
         name=_("Cases"),
         description=_(

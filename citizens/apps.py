@@ -8,7 +8,7 @@ from crm.modules import Module, Panel
 class CitizensConfig(AppConfig):
     name = "citizens"
     verbose_name = _("Citizens")
-    module = Module(
+    crm_module = Module(
         label="citizens",
         name=_("Citizens"),
         description=_(

@@ -1,6 +1,6 @@
 """The CRM's modules (one Django app each) and what they contribute to the shared frame.
 
-An app takes part by giving its AppConfig a ``module`` (navigation entry) and, optionally, a
+An app takes part by giving its AppConfig a ``crm_module`` (navigation entry) and, optionally, a
 ``home_panels(request)`` method that returns the panels it adds to the staff home page.
 """
 
@@ -36,7 +36,7 @@ class Panel:
 
 def all_modules() -> Iterator[Module]:
     for config in apps.get_app_configs():
-        module = getattr(config, "module", None)
+        module = getattr(config, "crm_module", None)
         if module is not None:
             yield module
 

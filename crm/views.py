@@ -31,4 +31,6 @@ def health(request: HttpRequest) -> JsonResponse:
 @login_required
 def module_index(request: HttpRequest, *, module: str) -> HttpResponse:
     """A module's landing page (``<module>/index.html``); each module's views grow from here."""
-    return render(request, f"{module}/index.html", {"module": apps.get_app_config(module).module})
+    return render(
+        request, f"{module}/index.html", {"module": apps.get_app_config(module).crm_module}
+    )

@@ -8,7 +8,7 @@ from crm.modules import Module, Panel
 class ReportsConfig(AppConfig):
     name = "reports"
     verbose_name = _("Reports")
-    module = Module(
+    crm_module = Module(
         label="reports",
         name=_("Reports"),
         description=_("Dashboards, indicators, reports and the annual complaints report."),

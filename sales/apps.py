@@ -8,7 +8,7 @@ from crm.modules import Module, Panel
 class SalesConfig(AppConfig):
     name = "sales"
     verbose_name = _("Promotion")
-    module = Module(
+    crm_module = Module(
         label="sales",
         name=_("Promotion"),
         description=_("Leads, opportunities, quotes, agreements and field visits."),
