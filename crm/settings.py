@@ -114,6 +114,9 @@ EMBEDDED_DATABASE = {
 DATABASES = {"default": env.database("DATABASE_URL", EMBEDDED_DATABASE)}
 DATABASES["default"]["CONN_MAX_AGE"] = env.int("CONN_MAX_AGE", 60, minimum=0)
 DATABASES["default"]["CONN_HEALTH_CHECKS"] = True
+DATABASES["default"]["OPTIONS"] = {"connect_timeout": env.int("DATABASE_CONNECT_TIMEOUT", 5)}
+# Concurrent test runs against one server each need a database of their own.
+DATABASES["default"]["TEST"] = {"NAME": env.str("TEST_DATABASE_NAME", "") or None}
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 
 # --- Redis: broker, cache ---------------------------------------------------------------------
