@@ -10,13 +10,13 @@ help: ## List the commands
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-14s %s\n", $$1, $$2}'
 
 setup: ## Install system packages, .venv and npm assets (what `make run` needs)
-	@scripts/setup.sh run
+	@LDAP="$(LDAP)" scripts/setup.sh run
 
 setup-test: ## The same, plus what the tests need (slapd, Chromium)
 	@scripts/setup.sh test
 
-run: setup ## Run the CRM on the embedded default (PostgreSQL, Redis, worker, beat, demo data)
-	@$(PY) -m crm.embedded run
+run: setup ## Run the CRM on the embedded default with demo data (LDAP=demo: a demo directory too)
+	@LDAP="$(LDAP)" $(PY) -m crm.embedded run
 
 test: setup-test ## Run the whole test suite against real PostgreSQL, Redis, Celery, slapd, Chromium
 	@$(PY) -m crm.embedded test -- $(ARGS)
@@ -24,6 +24,7 @@ test: setup-test ## Run the whole test suite against real PostgreSQL, Redis, Cel
 lint: setup ## ruff check and ruff format --check, and migrations up to date
 	$(PY) -m ruff check .
 	$(PY) -m ruff format --check .
+	$(PY) manage.py makemigrations --check --dry-run
 
 format: setup ## Apply ruff's fixes and formatting
 	$(PY) -m ruff check --fix .

@@ -3,6 +3,7 @@
 ``python -m crm.embedded run``   start what is missing, migrate, load demo data, and run the web
                                  server, a Celery worker and Celery beat until Ctrl-C.
 ``python -m crm.embedded test``  start PostgreSQL and Redis, run pytest with the given arguments.
+``python -m crm.embedded bench`` build the bench data set and measure it (crm.bench).
 ``python -m crm.embedded start|stop|status``   manage the services by hand.
 
 Services configured through ``DATABASE_URL`` / ``REDIS_URL`` / ``EMAIL_URL`` are used as they are
@@ -15,6 +16,7 @@ from __future__ import annotations
 
 import argparse
 import contextlib
+import json
 import os
 import shutil
 import signal
@@ -24,6 +26,7 @@ import sys
 import time
 from collections.abc import Sequence
 from pathlib import Path
+from typing import Any
 
 BASE_DIR = Path(__file__).resolve().parent.parent
 DATA_DIR = BASE_DIR / ".data"
@@ -294,6 +297,93 @@ def redis_stop() -> None:
             time.sleep(0.05)
 
 
+# --- Demo directory (make run LDAP=demo) -----------------------------------------------------
+
+LDAP_DIR = DATA_DIR / "ldap"
+DEMO_DIRECTORY_LDIF = BASE_DIR / "crm" / "demo_directory.ldif"
+DEMO_DIRECTORY_SUFFIX = "dc=ayuntamiento,dc=example"
+DEMO_DIRECTORY_ROLES = f"ou=roles,ou=groups,{DEMO_DIRECTORY_SUFFIX}"
+DEMO_DIRECTORY_DISABLED = f"cn=disabled,ou=groups,{DEMO_DIRECTORY_SUFFIX}"
+
+
+def demo_directory_groups() -> dict[str, list[str]]:
+    """Group DN (lower case) -> uids of its members, read from the demo LDIF."""
+    import ldap.dn
+    import ldif
+
+    with DEMO_DIRECTORY_LDIF.open("rb") as file:
+        records = ldif.LDIFRecordList(file)
+        records.parse()
+    return {
+        dn.lower(): [ldap.dn.str2dn(member.decode())[0][0][1] for member in entry["member"]]
+        for dn, entry in records.all_records
+        if "member" in entry
+    }
+
+
+def demo_directory_role_map() -> dict[str, str]:
+    """LDAP_ROLE_MAP of the demo: each group under ou=roles gives the role it is named after."""
+    import ldap.dn
+
+    return {
+        dn: ldap.dn.str2dn(dn)[0][0][1]
+        for dn in demo_directory_groups()
+        if dn.endswith("," + DEMO_DIRECTORY_ROLES)
+    }
+
+
+def demo_directory_logins() -> list[tuple[str, str]]:
+    """(uid, what it shows) of the demo directory's accounts, for the banner."""
+    groups = demo_directory_groups()
+    disabled = groups.get(DEMO_DIRECTORY_DISABLED, [])
+    logins = [
+        (uid, role.replace("_", " "))
+        for dn, role in demo_directory_role_map().items()
+        for uid in groups[dn]
+        if uid not in disabled
+    ]
+    return logins + [(uid, "disabled in the directory: cannot log in") for uid in disabled]
+
+
+def demo_directory_start(workdir: Path = LDAP_DIR) -> tuple[Any, dict[str, str]]:
+    """Start Debian's slapd on a free loopback port with the demo directory (its data under
+    ``workdir``, removed when it stops); return the server (call ``.stop()``) and the
+    environment that points the CRM at it."""
+    # python-ldap's controller for throw-away servers (it sets LDAPNOINIT in this process).
+    import slapdtest
+
+    class DemoDirectory(slapdtest.SlapdObject):
+        TMPDIR = str(workdir)
+        suffix = DEMO_DIRECTORY_SUFFIX
+        openldap_schema_files = ("core.ldif", "cosine.ldif", "inetorgperson.ldif")
+
+    workdir.mkdir(parents=True, exist_ok=True)
+    try:
+        server = DemoDirectory()
+        server.start()
+    except (ValueError, RuntimeError) as error:
+        raise EmbeddedError(
+            f"The demo directory did not start ({error}). It needs Debian's slapd and "
+            "ldap-utils: make setup-test, or apt-get install slapd ldap-utils."
+        ) from error
+    try:
+        server.ldapadd(DEMO_DIRECTORY_LDIF.read_text())
+    except RuntimeError:
+        server.stop()
+        raise
+    env = {
+        "AUTH_LDAP_SERVER_URI": server.ldap_uri,
+        "AUTH_LDAP_BIND_DN": server.root_dn,
+        "AUTH_LDAP_BIND_PASSWORD": server.root_pw,
+        "AUTH_LDAP_USER_BASE": f"ou=people,{DEMO_DIRECTORY_SUFFIX}",
+        "AUTH_LDAP_GROUP_BASE": f"ou=groups,{DEMO_DIRECTORY_SUFFIX}",
+        "AUTH_LDAP_DENY_GROUP": DEMO_DIRECTORY_DISABLED,
+        "LDAP_ROLE_MAP": json.dumps(demo_directory_role_map()),
+        "LDAP_UNIT_ATTRIBUTE": "departmentNumber",
+    }
+    return server, env
+
+
 # --- What the embedded default provides --------------------------------------------------------
 
 
@@ -390,7 +480,14 @@ def run() -> int:
     started = start_services()
     env = services_env()
     supervisor = Supervisor()
+    directory = None
     try:
+        if os.environ.get("LDAP"):
+            if os.environ["LDAP"] != "demo":
+                raise EmbeddedError("LDAP=demo is the only directory `make run` starts.")
+            say("Starting the demo directory (slapd) ...")
+            directory, directory_env = demo_directory_start()
+            env.update(directory_env)
         if not os.environ.get("EMAIL_URL"):
             mail_port = free_port(int(os.environ.get("MAILCATCHER_PORT", "1025")))
             env["MAILCATCHER_PORT"] = str(mail_port)
@@ -399,7 +496,8 @@ def run() -> int:
             )
         say("Applying migrations and loading the demo data ...")
         manage("migrate", "--noinput", "-v", "0", env=env)
-        manage("seed_demo", env=env)
+        if not os.environ.get("DATABASE_URL"):  # demo logins only on the embedded default
+            manage("seed_demo", env=env)
         port = free_port(int(os.environ.get("PORT", "8000")))
         supervisor.spawn(
             "web", [PYTHON, "manage.py", "runserver", f"127.0.0.1:{port}", "--noreload"], env
@@ -415,6 +513,8 @@ def run() -> int:
         return supervisor.wait()
     finally:
         supervisor.stop()
+        if directory is not None:
+            directory.stop()
         stop_services(started)
 
 
@@ -426,6 +526,9 @@ def _print_banner(port: int, env: dict[str, str]) -> None:
         "  Demo logins (password 'demo' for every one):",
         *(f"    {user:<12} {role}" for user, role in DEMO_LOGINS),
     ]
+    if os.environ.get("LDAP") == "demo":
+        lines.append(f"  Demo directory at {env['AUTH_LDAP_SERVER_URI']} (password 'demo'):")
+        lines += [f"    {uid:<16} {what}" for uid, what in demo_directory_logins()]
     if "MAILCATCHER_PORT" in env:
         lines.append(
             f"  Outgoing mail is kept in {DATA_DIR / 'mail'} (a Maildir; one file a message)."
@@ -450,7 +553,7 @@ def test(pytest_args: Sequence[str]) -> int:
 
 def main(argv: Sequence[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m crm.embedded", description=__doc__)
-    parser.add_argument("command", choices=["run", "test", "start", "stop", "status"])
+    parser.add_argument("command", choices=["run", "test", "bench", "start", "stop", "status"])
     parser.add_argument("args", nargs=argparse.REMAINDER)
     options = parser.parse_args(argv)
     try:
@@ -459,6 +562,10 @@ def main(argv: Sequence[str] | None = None) -> int:
         if options.command == "test":
             args = options.args[1:] if options.args[:1] == ["--"] else options.args
             return test(args)
+        if options.command == "bench":  # docs/benchmarks.md
+            from crm.bench.runner import run as bench
+
+            return bench(options.args[1:] if options.args[:1] == ["--"] else options.args)
         if options.command == "start":
             start_services()
         elif options.command == "stop":

@@ -7,6 +7,7 @@ with the variable's name and what was expected, instead of running half-configur
 
 from __future__ import annotations
 
+import json
 import os
 import zoneinfo
 from collections.abc import Mapping
@@ -20,6 +21,14 @@ TRUE_WORDS = frozenset({"1", "true", "yes", "on"})
 FALSE_WORDS = frozenset({"0", "false", "no", "off"})
 
 _UNSET = object()
+
+# SMTP URL scheme -> (STARTTLS, implicit TLS, default port)
+SMTP_SECURITY = {
+    "smtp": (False, False, 25),
+    "smtp+tls": (True, False, 587),
+    "smtps": (False, True, 465),
+    "smtp+ssl": (False, True, 465),
+}
 
 
 class Env:
@@ -88,6 +97,23 @@ class Env:
             raise ImproperlyConfigured(f"{name} must be one of {list(choices)}, got {value!r}.")
         return value
 
+    def json_object(self, name: str) -> dict[str, str]:
+        """A JSON object of strings, e.g. LDAP_ROLE_MAP='{"cn=...": "case_handler"}'."""
+        value = self._raw(name)
+        if value is None:
+            return {}
+        try:
+            data = json.loads(value)
+        except json.JSONDecodeError as error:
+            raise ImproperlyConfigured(f"{name} must be a JSON object: {error}.") from None
+        if not isinstance(data, dict) or not all(
+            isinstance(key, str) and isinstance(item, str) for key, item in data.items()
+        ):
+            raise ImproperlyConfigured(
+                f'{name} must be a JSON object of strings, e.g. {{"cn=group,dc=example": "code"}}.'
+            )
+        return data
+
     def time_zone(self, name: str, default: str) -> str:
         value = self._raw(name) or default
         try:
@@ -99,6 +125,7 @@ class Env:
         return value
 
     def database(self, name: str, default: dict[str, Any]) -> dict[str, Any]:
+        """A PostgreSQL URL; a Unix-socket server is ``postgres://user@//socket/dir/dbname``."""
         value = self._raw(name)
         if value is None:
             return default
@@ -108,7 +135,10 @@ class Env:
                 f"{name} must be a PostgreSQL URL such as "
                 f"'postgres://user:password@host:5432/crm', got scheme {scheme!r}."
             )
-        config = environ.Env.db_url_config(value)
+        try:
+            config = environ.Env.db_url_config(value)
+        except ValueError as error:
+            raise ImproperlyConfigured(f"{name} is not a valid URL: {error}.") from None
         if not config.get("NAME"):
             raise ImproperlyConfigured(f"{name} must name a database, e.g. '.../crm'.")
         return config
@@ -128,17 +158,28 @@ class Env:
         return value
 
     def email(self, name: str, default: str) -> dict[str, Any]:
+        """An email URL. ``smtp://`` is plain SMTP (port 25), ``smtp+tls://`` upgrades with
+        STARTTLS (port 587), ``smtps://`` and ``smtp+ssl://`` speak TLS from the first byte
+        (port 465, RFC 8314); ``consolemail://``, ``filemail://``, ``memorymail://`` and
+        ``dummymail://`` select Django's other backends."""
         value = self._raw(name) or default
         scheme = urlsplit(value).scheme
-        known = {"smtp", "smtps", "submission", "submit", "consolemail", "filemail", "memorymail"}
-        if scheme not in known and not scheme.startswith("smtp+"):
+        if scheme not in environ.Env.EMAIL_SCHEMES:
             raise ImproperlyConfigured(
-                f"{name} must be an email URL such as 'smtp://user:password@host:587' "
-                f"(or smtp+tls://, smtps://, consolemail://), got scheme {scheme!r}."
+                f"{name} must be an email URL such as 'smtp+tls://user:password@host:587' "
+                f"(or smtp://, smtps://, consolemail://), got scheme {scheme!r}."
             )
-        config = environ.Env.email_url_config(value)
-        if scheme.startswith("smtp") and not config.get("EMAIL_HOST"):
-            raise ImproperlyConfigured(f"{name} must give the SMTP host, got {value!r}.")
+        try:
+            config = environ.Env.email_url_config(value)
+        except ValueError as error:
+            raise ImproperlyConfigured(f"{name} is not a valid URL: {error}.") from None
+        if scheme in SMTP_SECURITY:
+            if not config.get("EMAIL_HOST"):
+                raise ImproperlyConfigured(f"{name} must give the SMTP host, got {value!r}.")
+            use_tls, use_ssl, port = SMTP_SECURITY[scheme]
+            # django-environ reads smtps:// as STARTTLS; here it means implicit TLS, as in curl.
+            config.update(EMAIL_USE_TLS=use_tls, EMAIL_USE_SSL=use_ssl)
+            config["EMAIL_PORT"] = config.get("EMAIL_PORT") or port
         return config
 
 

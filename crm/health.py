@@ -65,6 +65,9 @@ def check_broker() -> str:
 
 
 def check_worker() -> str:
+    """A worker of this installation answers a ping through the broker. Control commands travel
+    on an exchange named after the queue (CELERY_CONTROL_EXCHANGE in settings), so workers of
+    another installation or test run sharing the Redis do not count."""
     replies = celery_app.control.ping(timeout=TIMEOUT_SECONDS, limit=1)
     if not replies:
         raise RuntimeError("no Celery worker answered")

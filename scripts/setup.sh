@@ -20,6 +20,8 @@ packages=(
 )
 if [ "$mode" = test ]; then
   packages+=(slapd ldap-utils chromium)
+elif [ "${LDAP:-}" = demo ]; then
+  packages+=(slapd ldap-utils)  # `make run LDAP=demo` starts a demo directory
 fi
 
 missing=()
@@ -100,8 +102,11 @@ if [ ! -f "$npm_stamp" ]; then
 fi
 
 # --- Translations --------------------------------------------------------------------------
-newest_po=$(find locale -name '*.po' -newer locale/.compiled 2>/dev/null | head -1)
-if [ ! -f locale/.compiled ] || [ -n "$newest_po" ]; then
+stale=yes
+if [ -f locale/.compiled ] && [ -z "$(find locale -name '*.po' -newer locale/.compiled)" ]; then
+  stale=no
+fi
+if [ "$stale" = yes ]; then
   say "Compiling translations ..."
   .venv/bin/python manage.py compilemessages -v 0 --ignore=.venv --ignore=node_modules
   touch locale/.compiled
