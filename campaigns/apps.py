@@ -16,6 +16,7 @@ class CampaignsConfig(AppConfig):
             "budgets, objectives and email sending."
         ),
         url_name="campaigns:index",
+        permissions=("campaigns.access",),
         icon="megaphone",
     )
 

@@ -16,6 +16,7 @@ class CasesConfig(AppConfig):
             "every channel, with their legal deadlines."
         ),
         url_name="cases:index",
+        permissions=("cases.access", "cases.register"),
         icon="inboxes",
     )
 

@@ -8,6 +8,7 @@ from collections.abc import Callable
 from django.db import connections
 from django.http import HttpRequest, HttpResponse
 
+from crm.audit import audit_timings
 from crm.logging import request_id_var
 
 # A request id from a trusted proxy is kept when it looks like one; anything else is replaced.
@@ -47,10 +48,18 @@ class BenchHeadersMiddleware:
             queries += 1
             return execute(sql, params, many, context)
 
+        timings: list[float] = []
+        token = audit_timings.set(timings)
         started = time.perf_counter()
-        with connections["default"].execute_wrapper(count):
-            response = self.get_response(request)
+        try:
+            with connections["default"].execute_wrapper(count):
+                response = self.get_response(request)
+        finally:
+            audit_timings.reset(token)
         elapsed_ms = (time.perf_counter() - started) * 1000
-        response["Server-Timing"] = f"app;dur={elapsed_ms:.3f}"
+        metrics = [f"app;dur={elapsed_ms:.3f}"]
+        if timings:
+            metrics.append(f"audit;dur={sum(timings):.3f}")
+        response["Server-Timing"] = ", ".join(metrics)
         response["X-SQL-Queries"] = str(queries)
         return response

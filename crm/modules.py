@@ -6,7 +6,6 @@ An app takes part by giving its AppConfig a ``crm_module`` (navigation entry) an
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -22,6 +21,8 @@ class Module:
     description: str | Promise
     url_name: str  # the module's index, e.g. "cases:index"
     icon: str  # a Bootstrap Icons name
+    permissions: tuple[str, ...]  # holding any of them lets a user use the module
+    order: int = 50  # position in the navigation
 
 
 @dataclass(frozen=True)
@@ -34,18 +35,18 @@ class Panel:
     empty_text: str | Promise = ""
 
 
-def all_modules() -> Iterator[Module]:
-    for config in apps.get_app_configs():
-        module = getattr(config, "crm_module", None)
-        if module is not None:
-            yield module
+def all_modules() -> list[Module]:
+    found = (getattr(config, "crm_module", None) for config in apps.get_app_configs())
+    return sorted((module for module in found if module is not None), key=lambda m: m.order)
 
 
 def visible_modules(request: HttpRequest) -> list[Module]:
     """The modules shown to this request's user in the navigation."""
+    from crm.permissions import can_use_module
+
     if not request.user.is_authenticated:
         return []
-    return list(all_modules())
+    return [module for module in all_modules() if can_use_module(request.user, module)]
 
 
 def home_panels(request: HttpRequest) -> list[Panel]:

@@ -9,12 +9,14 @@ HTTPS-only cookies. ``docs/configuration.md`` lists every variable.
 from __future__ import annotations
 
 import secrets
+from datetime import timedelta
 from pathlib import Path
 
-from django.core.exceptions import ImproperlyConfigured
+from celery.schedules import crontab
 from django.utils.csp import CSP
 from django.utils.translation import gettext_lazy as _
 
+from crm.directory import ldap_settings
 from crm.env import Env, redis_for_celery
 
 BASE_DIR = Path(__file__).resolve().parent.parent
@@ -59,6 +61,8 @@ INSTALLED_APPS = [
     "django.contrib.sessions",
     "django.contrib.messages",
     "django.contrib.staticfiles",
+    "django.contrib.postgres",
+    "axes",
     "crispy_forms",
     "crispy_bootstrap5",
     "django_filters",
@@ -73,9 +77,12 @@ MIDDLEWARE = [
     "django.middleware.common.CommonMiddleware",
     "django.middleware.csrf.CsrfViewMiddleware",
     "django.contrib.auth.middleware.AuthenticationMiddleware",
+    "crm.audit.AuditContextMiddleware",
     "django.contrib.messages.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
     "django.middleware.csp.ContentSecurityPolicyMiddleware",
+    # Last, so that its lockout answer is what a locked-out login gets.
+    "axes.middleware.AxesMiddleware",
 ]
 if env.bool("BENCH_HEADERS", default=False):
     # Benchmarks read server time and SQL query counts from response headers.
@@ -114,7 +121,10 @@ EMBEDDED_DATABASE = {
 DATABASES = {"default": env.database("DATABASE_URL", EMBEDDED_DATABASE)}
 DATABASES["default"]["CONN_MAX_AGE"] = env.int("CONN_MAX_AGE", 60, minimum=0)
 DATABASES["default"]["CONN_HEALTH_CHECKS"] = True
-DATABASES["default"]["OPTIONS"] = {"connect_timeout": env.int("DATABASE_CONNECT_TIMEOUT", 5)}
+DATABASES["default"]["OPTIONS"] = {  # keeps the URL's own options (?sslmode=require ...)
+    **DATABASES["default"].get("OPTIONS", {}),
+    "connect_timeout": env.int("DATABASE_CONNECT_TIMEOUT", 5),
+}
 # Concurrent test runs against one server each need a database of their own.
 DATABASES["default"]["TEST"] = {"NAME": env.str("TEST_DATABASE_NAME", "") or None}
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
@@ -138,9 +148,23 @@ CELERY_WORKER_PREFETCH_MULTIPLIER = 1
 CELERY_BROKER_CONNECTION_RETRY_ON_STARTUP = True
 CELERY_BROKER_TRANSPORT_OPTIONS = {"visibility_timeout": 3600}
 CELERY_TASK_DEFAULT_QUEUE = env.str("CELERY_QUEUE", "crm")
+# Control commands (the /health/ ping) reach only the workers of this queue, not those of another
+# installation or test run sharing the Redis.
+CELERY_CONTROL_EXCHANGE = CELERY_TASK_DEFAULT_QUEUE
 CELERY_TASK_ALWAYS_EAGER = False
 CELERY_TIMEZONE = "UTC"
 CELERY_BEAT_SCHEDULE: dict[str, dict] = {}
+# An import whose worker died (a SIGKILLed worker's message only comes back after the broker's
+# visibility timeout) is queued again once it shows no progress for IMPORT_STALE_MINUTES.
+CELERY_BEAT_SCHEDULE["resume-stale-imports"] = {
+    "task": "citizens.tasks.resume_stale_imports",
+    "schedule": 120.0,
+}
+# The duplicate scan of people (citizens.dedupe), every night at 02:30 UTC.
+CELERY_BEAT_SCHEDULE["find-duplicates"] = {
+    "task": "citizens.tasks.find_duplicates",
+    "schedule": crontab(hour=2, minute=30),
+}
 
 # --- Email --------------------------------------------------------------------------------
 # The embedded default sends through a local SMTP catcher that `make run` starts; it keeps every
@@ -163,7 +187,12 @@ SERVER_EMAIL = env.str("SERVER_EMAIL", DEFAULT_FROM_EMAIL)
 MAIL_DIR = DATA_DIR / "mail"
 
 # --- Authentication -------------------------------------------------------------------------
-AUTHENTICATION_BACKENDS = ["django.contrib.auth.backends.ModelBackend"]
+AUTH_USER_MODEL = "crm.User"
+AUTHENTICATION_BACKENDS = [
+    # First: refuses to authenticate while an account or an address is locked out.
+    "axes.backends.AxesStandaloneBackend",
+    "crm.backends.LocalBackend",
+]
 LOGIN_URL = "login"
 LOGIN_REDIRECT_URL = "home"
 LOGOUT_REDIRECT_URL = "login"
@@ -174,34 +203,24 @@ AUTH_PASSWORD_VALIDATORS = [
     {"NAME": "django.contrib.auth.password_validation.NumericPasswordValidator"},
 ]
 
-# A directory (OpenLDAP or Active Directory) is used when AUTH_LDAP_SERVER_URI is set.
-AUTH_LDAP_SERVER_URI = env.str("AUTH_LDAP_SERVER_URI", "")
-AUTH_LDAP_BIND_DN = env.str("AUTH_LDAP_BIND_DN", "")
-AUTH_LDAP_BIND_PASSWORD = env.str("AUTH_LDAP_BIND_PASSWORD", "")
-AUTH_LDAP_START_TLS = env.bool("AUTH_LDAP_START_TLS", default=False)
-AUTH_LDAP_USER_BASE = env.str("AUTH_LDAP_USER_BASE", "")
-AUTH_LDAP_USER_FILTER = env.str("AUTH_LDAP_USER_FILTER", "(uid=%(user)s)")
-AUTH_LDAP_GROUP_BASE = env.str("AUTH_LDAP_GROUP_BASE", "")
-if AUTH_LDAP_SERVER_URI:
-    import ldap
-    from django_auth_ldap.config import GroupOfNamesType, LDAPSearch
+# A directory (OpenLDAP or Active Directory) is used when AUTH_LDAP_SERVER_URI is set. Its
+# AUTH_LDAP_* settings and LDAP_ROLE_MAP / LDAP_UNIT_MAP / LDAP_UNIT_ATTRIBUTE (re-applied at every
+# login) are read by crm.directory.ldap_settings; docs/ldap.md describes them.
+_directory = ldap_settings(env)
+globals().update(_directory)
+if _directory["AUTH_LDAP_SERVER_URI"]:
+    AUTHENTICATION_BACKENDS.insert(1, "crm.directory.DirectoryBackend")
 
-    if not AUTH_LDAP_USER_BASE:
-        raise ImproperlyConfigured("AUTH_LDAP_USER_BASE must be set with AUTH_LDAP_SERVER_URI.")
-    AUTH_LDAP_USER_SEARCH = LDAPSearch(
-        AUTH_LDAP_USER_BASE, ldap.SCOPE_SUBTREE, AUTH_LDAP_USER_FILTER
-    )
-    AUTH_LDAP_USER_ATTR_MAP = {"first_name": "givenName", "last_name": "sn", "email": "mail"}
-    if AUTH_LDAP_GROUP_BASE:
-        AUTH_LDAP_GROUP_SEARCH = LDAPSearch(
-            AUTH_LDAP_GROUP_BASE, ldap.SCOPE_SUBTREE, "(objectClass=groupOfNames)"
-        )
-        AUTH_LDAP_GROUP_TYPE = GroupOfNamesType()
-    AUTH_LDAP_CONNECTION_OPTIONS = {
-        ldap.OPT_NETWORK_TIMEOUT: env.int("AUTH_LDAP_TIMEOUT", 5, minimum=1),
-        ldap.OPT_TIMEOUT: env.int("AUTH_LDAP_TIMEOUT", 5, minimum=1),
-    }
-    AUTHENTICATION_BACKENDS.insert(0, "django_auth_ldap.backend.LDAPBackend")
+# Login protection (django-axes): after LOGIN_FAILURE_LIMIT failures an account, and separately
+# an address, is locked for LOGIN_LOCKOUT_MINUTES. Every failure and lockout is audited.
+AXES_FAILURE_LIMIT = env.int("LOGIN_FAILURE_LIMIT", 5, minimum=1)
+AXES_COOLOFF_TIME = timedelta(minutes=env.int("LOGIN_LOCKOUT_MINUTES", 15, minimum=1))
+AXES_LOCKOUT_PARAMETERS = ["username", "ip_address"]
+AXES_RESET_ON_SUCCESS = True
+AXES_LOCKOUT_TEMPLATE = "registration/locked_out.html"
+AXES_HTTP_RESPONSE_CODE = 429
+AXES_CLIENT_IP_CALLABLE = "crm.audit.client_ip"
+AXES_VERBOSE = False
 
 # Demo logins (user per role, password "demo") exist only on the embedded default.
 DEMO_LOGINS = EMBEDDED
@@ -228,6 +247,11 @@ STATICFILES_DIRS = [
 ]
 MEDIA_ROOT = Path(env.str("MEDIA_ROOT", str(DATA_DIR / "media")))
 MEDIA_URL = "/media/"
+# Imports of people and organisations (citizens.imports); their files live in MEDIA_ROOT/private/,
+# which is never served.
+IMPORT_MAX_FILE_SIZE = env.int("IMPORT_MAX_FILE_MB", 50, minimum=1) * 1024 * 1024
+IMPORT_BATCH_SIZE = env.int("IMPORT_BATCH_SIZE", 1000, minimum=1, maximum=10000)
+IMPORT_STALE_MINUTES = env.int("IMPORT_STALE_MINUTES", 10, minimum=1)
 STORAGES = {
     "default": {"BACKEND": "django.core.files.storage.FileSystemStorage"},
     "staticfiles": {
@@ -255,7 +279,11 @@ CSRF_COOKIE_SECURE = HTTPS
 SECURE_HSTS_SECONDS = env.int("SECURE_HSTS_SECONDS", 31536000 if HTTPS else 0, minimum=0)
 SECURE_HSTS_INCLUDE_SUBDOMAINS = HTTPS
 SECURE_HSTS_PRELOAD = env.bool("SECURE_HSTS_PRELOAD", default=False)
-if env.bool("BEHIND_PROXY", default=False):
+# Preloading commits the whole registrable domain to HTTPS: its owner decides, not this app.
+SILENCED_SYSTEM_CHECKS = [] if SECURE_HSTS_PRELOAD else ["security.W021"]
+# Behind our own reverse proxy: trust its X-Forwarded-Proto and X-Forwarded-For.
+BEHIND_PROXY = env.bool("BEHIND_PROXY", default=False)
+if BEHIND_PROXY:
     SECURE_PROXY_SSL_HEADER = ("HTTP_X_FORWARDED_PROTO", "https")
 SESSION_COOKIE_HTTPONLY = True
 SESSION_COOKIE_SAMESITE = "Lax"
@@ -302,8 +330,14 @@ LOGGING = {
     "root": {"handlers": ["console"], "level": LOG_LEVEL},
     "loggers": {
         "django.db.backends": {"level": "INFO"},
+        # Failed logins and lockouts are in the audit trail; axes' own lines repeat them.
+        "axes": {"level": "WARNING"},
     },
 }
+
+# --- Data protection ---------------------------------------------------------------------------
+# Erased people's data is blocked (kept apart) for this many years before it may be destroyed.
+BLOCKED_DATA_KEEP_YEARS = env.int("BLOCKED_DATA_KEEP_YEARS", 5, minimum=1, maximum=30)
 
 # --- The body that runs this CRM --------------------------------------------------------------
 BODY_NAME = env.str("BODY_NAME", "Ayuntamiento de Ejemplo")

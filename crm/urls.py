@@ -1,17 +1,23 @@
 from django.conf import settings
 from django.contrib import admin
+from django.contrib.auth.views import LoginView
 from django.urls import include, path
+from django.utils.text import format_lazy
 from django.utils.translation import gettext_lazy as _
 
-from crm import views
+from crm import audit_views, views
+from crm.forms import LoginForm
 
-admin.site.site_header = _("%(site)s administration") % {"site": settings.SITE_NAME}
+admin.site.site_header = format_lazy(_("{site} administration"), site=settings.SITE_NAME)
 admin.site.site_title = settings.SITE_NAME
 admin.site.index_title = _("Catalogues, units, calendars, roles and templates")
 
 urlpatterns = [
     path("", views.home, name="home"),
     path("health/", views.health, name="health"),
+    path("audit/", audit_views.audit_list, name="audit_list"),
+    path("audit/export/", audit_views.audit_export, name="audit_export"),
+    path("accounts/login/", LoginView.as_view(authentication_form=LoginForm), name="login"),
     path("accounts/", include("django.contrib.auth.urls")),
     path("i18n/", include("django.conf.urls.i18n")),
     path("admin/", admin.site.urls),
@@ -21,3 +27,6 @@ urlpatterns = [
     path("sales/", include("sales.urls")),
     path("reports/", include("reports.urls")),
 ]
+
+handler403 = "crm.views.permission_denied"
+handler500 = "crm.views.server_error"

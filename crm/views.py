@@ -1,14 +1,17 @@
 from __future__ import annotations
 
-from django.apps import apps
 from django.contrib.auth.decorators import login_required
 from django.http import HttpRequest, HttpResponse, JsonResponse
 from django.shortcuts import render
+from django.views import defaults
 from django.views.decorators.cache import never_cache
 from django.views.decorators.http import require_GET
 
+from crm.audit import log_event
 from crm.health import run_checks
+from crm.models import AuditAction
 from crm.modules import home_panels
+from crm.permissions import module_for, module_required
 
 
 @login_required
@@ -28,9 +31,25 @@ def health(request: HttpRequest) -> JsonResponse:
     return JsonResponse(body, status=200 if healthy else 503)
 
 
-@login_required
 def module_index(request: HttpRequest, *, module: str) -> HttpResponse:
     """A module's landing page (``<module>/index.html``); each module's views grow from here."""
-    return render(
-        request, f"{module}/index.html", {"module": apps.get_app_config(module).crm_module}
-    )
+    return module_required(module)(_module_index)(request, module=module)
+
+
+def _module_index(request: HttpRequest, *, module: str) -> HttpResponse:
+    return render(request, f"{module}/index.html", {"module": module_for(module)})
+
+
+def permission_denied(request: HttpRequest, exception: Exception | None = None) -> HttpResponse:
+    """403 in the frame; every denial is an audit event (ENS: access denied)."""
+    log_event(action=AuditAction.ACCESS_DENIED, changes={"path": request.path[:500]})
+    return render(request, "403.html", status=403)
+
+
+def server_error(request: HttpRequest) -> HttpResponse:
+    """500 in the frame (site name, user, language switch). Should rendering with the request fail
+    as well (the database is down, say), Django's context-free page from the same template."""
+    try:
+        return render(request, "500.html", status=500)
+    except Exception:
+        return defaults.server_error(request)

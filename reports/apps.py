@@ -13,6 +13,7 @@ class ReportsConfig(AppConfig):
         name=_("Reports"),
         description=_("Dashboards, indicators, reports and the annual complaints report."),
         url_name="reports:index",
+        permissions=("reports.access",),
         icon="bar-chart",
     )
 

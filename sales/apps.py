@@ -13,6 +13,7 @@ class SalesConfig(AppConfig):
         name=_("Promotion"),
         description=_("Leads, opportunities, quotes, agreements and field visits."),
         url_name="sales:index",
+        permissions=("sales.access", "sales.field_work"),
         icon="briefcase",
     )
 

@@ -4,12 +4,44 @@
 import os
 
 import pytest
+from django.test import Client
+
+from crm.roles import ROLES
 
 # Playwright's sync API runs an event loop in the test thread; the ORM calls the tests make
 # around it are still synchronous.
 os.environ.setdefault("DJANGO_ALLOW_ASYNC_UNSAFE", "true")
 
-pytest_plugins = ["tests.fixtures.services", "tests.fixtures.browser"]
+pytest_plugins = ["tests.fixtures.services", "tests.fixtures.browser", "tests.fixtures.ldap"]
+
+
+@pytest.fixture(autouse=True, scope="session")
+def flush_past_the_audit_trigger():
+    """Transactional tests end with Django's flush, a TRUNCATE that the audit trail's trigger
+    refuses (as it should in production). Only here, the flush runs with triggers off."""
+    from django.db.backends.postgresql.operations import DatabaseOperations
+
+    original = DatabaseOperations.sql_flush
+
+    def sql_flush(self, style, tables, **options):
+        statements = original(self, style, tables, **options)
+        if not statements:
+            return statements
+        return [
+            "SET session_replication_role = replica",
+            *statements,
+            "SET session_replication_role = DEFAULT",
+        ]
+
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setattr(DatabaseOperations, "sql_flush", sql_flush)
+        yield
+
+
+@pytest.fixture(autouse=True)
+def fast_password_hashing(settings):
+    """Real hashing is slow on purpose; tests create many users."""
+    settings.PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
 
 
 @pytest.fixture
@@ -23,3 +55,55 @@ def staff_user(django_user_model):
 def staff_client(client, staff_user):
     client.force_login(staff_user)
     return client
+
+
+ROLE_CODES = [role.code for role in ROLES]
+
+
+@pytest.fixture
+def units(db):
+    """A small tree: ayto → urbanismo → licencias, and ayto → servicios-sociales."""
+    from crm.models import Unit
+
+    ayto = Unit.objects.create(code="ayto", name="Ayuntamiento")
+    urbanismo = Unit.objects.create(code="urbanismo", name="Urbanismo", parent=ayto)
+    licencias = Unit.objects.create(code="licencias", name="Licencias", parent=urbanismo)
+    sociales = Unit.objects.create(
+        code="servicios-sociales", name="Servicios Sociales", parent=ayto
+    )
+    return {unit.code: unit for unit in (ayto, urbanismo, licencias, sociales)}
+
+
+@pytest.fixture
+def make_user(db, units, django_user_model):
+    """make_user(role="case_handler", units=("urbanismo",)): a user with roles and units."""
+    from crm.services import user_set_roles, user_set_units
+
+    def make(role=None, *, roles=(), unit_codes=("urbanismo",), username=None, **fields):
+        wanted = [*roles, *([role] if role else [])]
+        base = username or ("-".join(wanted) or "nobody")
+        taken = django_user_model.objects.filter(username__startswith=base).count()
+        user = django_user_model.objects.create_user(
+            username=base if not taken else f"{base}-{taken + 1}",
+            password="correct-horse-battery",
+            **fields,
+        )
+        user_set_roles(user=user, roles=wanted)
+        user_set_units(user=user, units=[units[code] for code in unit_codes])
+        return user
+
+    return make
+
+
+@pytest.fixture
+def client_for(make_user):
+    """client_for("dpd-role-code"): a test client logged in as a new user with that role;
+    client_for(None): anonymous."""
+
+    def make(role=None, **kwargs):
+        client = Client()
+        if role is not None:
+            client.force_login(make_user(role, **kwargs))
+        return client
+
+    return make

@@ -1,0 +1,207 @@
+"""The audit trail: one helper writes every event, chained by hashes so tampering shows.
+
+Services call ``log_event(actor=..., action=..., obj=..., changes=...)`` inside their transaction,
+so an event exists exactly when the change it records was committed. The request's id and the
+client's IP come from the request being served (``AuditContextMiddleware``).
+
+Chain: every event stores the hash of the previous event and its own hash over its content.
+Writers take a transaction-level advisory lock while they read the last hash and insert, so the
+chain never forks; ids then follow chain order. ``verify_chain()`` walks it in id order.
+"""
+
+from __future__ import annotations
+
+import contextvars
+import hashlib
+import json
+import time
+from collections.abc import Iterable, Iterator, Mapping
+from dataclasses import dataclass
+from datetime import UTC, date, datetime
+from decimal import Decimal
+from typing import Any
+
+from django.conf import settings
+from django.db import connection, models, transaction
+from django.http import HttpRequest
+from django.utils import timezone
+
+from crm.logging import current_request_id
+from crm.models import AuditAction, AuditEvent
+
+GENESIS_HASH = "0" * 64
+MASK = "***"
+_LOCK_KEY = 0x41554449  # "AUDI": the advisory lock that serialises writers of the chain
+
+_request_var: contextvars.ContextVar[HttpRequest | None] = contextvars.ContextVar(
+    "audit_request", default=None
+)
+# Set by crm.middleware.BenchHeadersMiddleware: the milliseconds each audit write took.
+audit_timings: contextvars.ContextVar[list[float] | None] = contextvars.ContextVar(
+    "audit_timings", default=None
+)
+
+
+class AuditContextMiddleware:
+    """Remember the request being served, for the request id, IP and actor of its events."""
+
+    def __init__(self, get_response):
+        self.get_response = get_response
+
+    def __call__(self, request: HttpRequest):
+        token = _request_var.set(request)
+        try:
+            return self.get_response(request)
+        finally:
+            _request_var.reset(token)
+
+
+def current_request() -> HttpRequest | None:
+    return _request_var.get()
+
+
+def client_ip(request: HttpRequest | None) -> str | None:
+    """The client's address; behind our own proxy, the address it saw (last X-Forwarded-For)."""
+    if request is None:
+        return None
+    if settings.BEHIND_PROXY:
+        forwarded = request.META.get("HTTP_X_FORWARDED_FOR", "")
+        hops = [hop.strip() for hop in forwarded.split(",") if hop.strip()]
+        if hops:
+            return hops[-1]
+    return request.META.get("REMOTE_ADDR") or None
+
+
+def _jsonable(value: Any) -> Any:
+    if value is None or isinstance(value, bool | int | str):
+        return value
+    if isinstance(value, float | Decimal):
+        return str(value)
+    if isinstance(value, datetime | date):
+        return value.isoformat()
+    if isinstance(value, models.Model):
+        return value.pk
+    if isinstance(value, models.QuerySet):
+        return sorted(value.values_list("pk", flat=True))
+    if isinstance(value, Mapping):
+        return {str(key): _jsonable(item) for key, item in value.items()}
+    if isinstance(value, list | tuple | set | frozenset):
+        return [_jsonable(item) for item in value]
+    return str(value)
+
+
+def diff(
+    before: Mapping[str, Any], after: Mapping[str, Any], *, masked: Iterable[str] = ()
+) -> dict[str, dict[str, Any]]:
+    """``{field: {"old": ..., "new": ...}}`` for the fields that changed; masked ones hidden."""
+    hidden = set(masked)
+    changes = {}
+    for field in sorted(set(before) | set(after)):
+        old, new = before.get(field), after.get(field)
+        if old == new:
+            continue
+        if field in hidden:
+            old, new = (
+                (MASK if old not in (None, "") else old),
+                (MASK if new not in (None, "") else new),
+            )
+        changes[field] = {"old": _jsonable(old), "new": _jsonable(new)}
+    return changes
+
+
+def object_label(obj: models.Model) -> str:
+    return f"{obj._meta.app_label}.{obj._meta.model_name}"
+
+
+def _payload(event: AuditEvent) -> bytes:
+    data = {
+        "prev": event.prev_hash,
+        "at": event.occurred_at.astimezone(UTC).isoformat(),
+        "actor": event.actor_id,
+        "username": event.actor_username,
+        "roles": list(event.actor_roles),
+        "action": event.action,
+        "type": event.object_type,
+        "id": event.object_id,
+        "changes": event.changes,
+        "request": event.request_id,
+        "ip": event.ip,
+    }
+    return json.dumps(data, sort_keys=True, separators=(",", ":"), ensure_ascii=False).encode()
+
+
+def compute_hash(event: AuditEvent) -> str:
+    return hashlib.sha256(_payload(event)).hexdigest()
+
+
+def _actor_roles(actor) -> list[str]:
+    cached = getattr(actor, "_crm_role_codes", None)
+    if cached is None:
+        cached = sorted(actor.groups.values_list("name", flat=True))
+        actor._crm_role_codes = cached
+    return cached
+
+
+def log_event(
+    *,
+    actor=None,
+    action: AuditAction | str,
+    obj: models.Model | None = None,
+    object_type: str = "",
+    object_id: str | int = "",
+    changes: Mapping[str, Any] | None = None,
+    request: HttpRequest | None = None,
+) -> AuditEvent:
+    """Append one event to the trail, in the caller's transaction."""
+    started = time.perf_counter()
+    request = request or current_request()
+    if actor is None and request is not None and request.user.is_authenticated:
+        actor = request.user
+    if actor is not None and not getattr(actor, "is_authenticated", False):
+        actor = None
+    if obj is not None:
+        object_type = object_type or object_label(obj)
+        object_id = object_id or obj.pk
+    event = AuditEvent(
+        occurred_at=timezone.now(),
+        actor=actor,
+        actor_username=actor.get_username() if actor else "",
+        actor_roles=_actor_roles(actor) if actor else [],
+        action=str(action),
+        object_type=object_type,
+        object_id=str(object_id) if object_id not in (None, "") else "",
+        changes=_jsonable(dict(changes or {})),
+        request_id=current_request_id() if current_request_id() != "-" else "",
+        ip=client_ip(request),
+    )
+    with transaction.atomic():
+        with connection.cursor() as cursor:
+            cursor.execute("SELECT pg_advisory_xact_lock(%s)", [_LOCK_KEY])
+            cursor.execute("SELECT hash FROM crm_auditevent ORDER BY id DESC LIMIT 1")
+            row = cursor.fetchone()
+        event.prev_hash = row[0] if row else GENESIS_HASH
+        event.hash = compute_hash(event)
+        event.save(force_insert=True)
+    timings = audit_timings.get()
+    if timings is not None:
+        timings.append((time.perf_counter() - started) * 1000)
+    return event
+
+
+@dataclass(frozen=True)
+class ChainBreak:
+    event_id: int
+    reason: str
+
+
+def verify_chain(events: Iterable[AuditEvent] | None = None) -> Iterator[ChainBreak]:
+    """Every place where the chain does not hold, in id order (nothing: the trail is intact)."""
+    if events is None:
+        events = AuditEvent.objects.order_by("id").iterator(chunk_size=5000)
+    previous = GENESIS_HASH
+    for event in events:
+        if event.prev_hash != previous:
+            yield ChainBreak(event.pk, "does not follow the previous event (one was removed?)")
+        if compute_hash(event) != event.hash:
+            yield ChainBreak(event.pk, "its content does not match its hash (it was changed)")
+        previous = event.hash

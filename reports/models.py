@@ -1,0 +1,18 @@
+from django.db import models
+from django.utils.translation import gettext_lazy as _
+
+
+class ModuleAccess(models.Model):
+    """No table: holds the permissions that decide who uses the reports module (see crm.roles)."""
+
+    class Meta:
+        managed = False
+        default_permissions = ()
+        verbose_name = _("Reports module")
+        permissions = [
+            ("access", _("Can see the dashboards and reports of every module")),
+            ("manage", _("Can build, save and schedule reports")),
+        ]
+
+    def __str__(self) -> str:
+        return str(self._meta.verbose_name)
