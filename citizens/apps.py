@@ -16,14 +16,14 @@ class CitizensConfig(AppConfig):
             "consents and every interaction in one timeline."
         ),
         url_name="citizens:index",
+        permissions=("citizens.access",),
         icon="people",
     )
 
     def home_panels(self, request: HttpRequest) -> list[Panel]:
-        return [
-            Panel(
-                title=_("Recently viewed citizens"),
-                template_name="_partials/panel_empty.html",
-                empty_text=_("No citizens viewed yet."),
-            ),
-        ]
+        from citizens.home import open_data_requests, recently_viewed
+
+        panels = [recently_viewed(request)]
+        if request.user.has_perm("crm.manage_data_requests"):
+            panels.append(open_data_requests(request))
+        return panels

@@ -61,7 +61,7 @@ def user_set_units(
     for membership in removed:
         membership.delete()
     added = []
-    for unit_id in wanted.keys() - existing.keys():
+    for unit_id in [unit_id for unit_id in wanted if unit_id not in existing]:  # given order
         membership, created = Membership.objects.get_or_create(
             user=user, unit=wanted[unit_id], defaults={"from_directory": from_directory}
         )

@@ -11,6 +11,8 @@ from crm.roles import ROLES
 # Playwright's sync API runs an event loop in the test thread; the ORM calls the tests make
 # around it are still synchronous.
 os.environ.setdefault("DJANGO_ALLOW_ASYNC_UNSAFE", "true")
+# Test sessions share the Redis of `make run` and of each other: keys of their own.
+os.environ["CACHE_KEY_PREFIX"] = f"test-{os.getpid()}"
 
 pytest_plugins = ["tests.fixtures.services", "tests.fixtures.browser", "tests.fixtures.ldap"]
 
@@ -36,6 +38,14 @@ def flush_past_the_audit_trigger():
     with pytest.MonkeyPatch.context() as patch:
         patch.setattr(DatabaseOperations, "sql_flush", sql_flush)
         yield
+
+
+@pytest.fixture(autouse=True)
+def fresh_unit_tree():
+    """Each test rolls its units back, but the cached tree lives in Redis: start afresh."""
+    from crm.models import forget_unit_tree
+
+    forget_unit_tree()
 
 
 @pytest.fixture(autouse=True)
@@ -102,7 +112,7 @@ def client_for(make_user):
 
     def make(role=None, **kwargs):
         client = Client()
-        if role is not None:
+        if role is not None or "roles" in kwargs:
             client.force_login(make_user(role, **kwargs))
         return client
 

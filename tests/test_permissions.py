@@ -58,6 +58,14 @@ def organization_url(suffix: str = "") -> Callable[[], str]:
     return build
 
 
+def duplicate_url() -> str:
+    from citizens.models import DuplicatePair
+
+    first, second = (person_create(actor=None, given_name="Ana").pk for _twice in range(2))
+    pair = DuplicatePair.objects.create(person_a_id=first, person_b_id=second, score=100)
+    return f"/citizens/duplicates/{pair.pk}/"
+
+
 CITIZENS_READ = frozenset(MODULE_ROLES["/citizens/"])
 CITIZENS_WRITE = frozenset({ADMIN, SERVICE, PROMOTION})
 
@@ -103,6 +111,10 @@ MATRIX = [
     Case("/admin/citizens/person/", frozenset({ADMIN}), 302, "/admin/login/"),
     # Imports (each job is its uploader's only: tests/citizens/test_import.py).
     Case("/citizens/import/", CITIZENS_WRITE),
+    # Possible duplicates: reviewed and merged by who manages citizens.
+    Case("/citizens/duplicates/", CITIZENS_WRITE),
+    Case("/citizens/duplicates/<pk>/", CITIZENS_WRITE, build=duplicate_url),
+    Case("/admin/citizens/deduperule/", frozenset({ADMIN}), 302, "/admin/login/"),
 ]
 
 

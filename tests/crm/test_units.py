@@ -33,3 +33,12 @@ def test_a_user_without_units_sees_none(make_user):
 def test_superusers_see_every_unit(units, django_user_model):
     root = django_user_model.objects.create_superuser("root", "root@example.org", "x")
     assert Unit.objects.for_user(root).count() == len(units)
+
+
+def test_memberships_keep_the_order_they_were_given(make_user, units):
+    from crm.models import Membership
+
+    for codes in (("urbanismo", "servicios-sociales"), ("servicios-sociales", "urbanismo")):
+        user = make_user("case_handler", unit_codes=codes, username="-".join(codes))
+        given = list(Membership.objects.filter(user=user).order_by("id"))
+        assert [m.unit.code for m in given] == list(codes)
