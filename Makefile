@@ -38,7 +38,7 @@ lock: setup ## Re-lock the Python dependencies after editing pyproject.toml
 	.venv/bin/uv pip compile pyproject.toml --group dev --universal --python-version 3.12 --generate-hashes -q -o requirements-dev.lock
 
 messages: setup ## Extract translatable strings into locale/*/LC_MESSAGES/django.po
-	$(PY) manage.py makemessages -l en -l es --no-obsolete --ignore=.venv --ignore=node_modules --ignore=.data
+	$(PY) manage.py makemessages -l en -l es --no-obsolete --ignore=.venv --ignore=node_modules --ignore=.data --ignore=tests
 
 services-stop: ## Stop the project-local PostgreSQL and Redis
 	@$(PY) -m crm.embedded stop

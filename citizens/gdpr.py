@@ -32,6 +32,7 @@ from citizens.models import (
     PhoneNumber,
     PostalAddress,
 )
+from citizens.services import PERSON_FIELDS
 from crm.audit import log_event
 from crm.models import AuditAction, User
 
@@ -169,24 +170,7 @@ def person_export_data(person: Person) -> dict[str, Any]:
     """Everything the CRM holds about a person, as plain JSON-ready data."""
     identity = {
         name: _iso(getattr(person, name))
-        for name in (
-            "id",
-            "given_name",
-            "first_surname",
-            "second_surname",
-            "document_type",
-            "document_number",
-            "birth_date",
-            "sex",
-            "preferred_channel",
-            "preferred_language",
-            "tags",
-            "notes",
-            "custom",
-            "created_at",
-            "updated_at",
-            "restricted_at",
-        )
+        for name in ("id", *PERSON_FIELDS, "created_at", "updated_at", "restricted_at")
     }
     data: dict[str, Any] = {
         "generated_at": timezone.now().isoformat(),

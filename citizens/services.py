@@ -6,7 +6,7 @@ step and writes the audit trail. Personal values are masked in the audit's chang
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import date, datetime
 from typing import Any
@@ -119,6 +119,11 @@ def _snapshot(obj: models.Model, names: Iterable[str]) -> dict[str, Any]:
     return {name: getattr(obj, name) for name in names}
 
 
+def _clean_tags(cleaned: dict[str, Any]) -> None:
+    if "tags" in cleaned:
+        cleaned["tags"] = sorted({tag.strip().lower() for tag in cleaned["tags"] if tag.strip()})
+
+
 def _clean_person_fields(fields: Mapping[str, Any]) -> dict[str, Any]:
     cleaned = dict(fields)
     if "document_number" in cleaned or "document_type" in cleaned:
@@ -128,29 +133,84 @@ def _clean_person_fields(fields: Mapping[str, Any]) -> dict[str, Any]:
     for name in ("given_name", "first_surname", "second_surname"):
         if name in cleaned:
             cleaned[name] = " ".join((cleaned[name] or "").split())
-    if "tags" in cleaned:
-        cleaned["tags"] = sorted({tag.strip().lower() for tag in cleaned["tags"] if tag.strip()})
+    _clean_tags(cleaned)
     return cleaned
+
+
+def _clean_organization_fields(fields: Mapping[str, Any]) -> dict[str, Any]:
+    cleaned = dict(fields)
+    if "tax_id" in cleaned:
+        cleaned["tax_id"] = clean_tax_id(cleaned["tax_id"])
+    _clean_tags(cleaned)
+    return cleaned
+
+
+@dataclass(frozen=True)
+class _Kind:
+    """How the services treat one kind of party (people or organisations)."""
+
+    model: type[Person] | type[Organization]
+    fields: tuple[str, ...]
+    clean: Callable[[Mapping[str, Any]], dict[str, Any]]
+    masked: tuple[str, ...] = ()
+
+
+PERSON = _Kind(Person, PERSON_FIELDS, _clean_person_fields, PERSONAL_FIELDS)
+ORGANIZATION = _Kind(Organization, ORGANIZATION_FIELDS, _clean_organization_fields)
+
+
+def _checked(kind: _Kind, fields: Mapping[str, Any]) -> dict[str, Any]:
+    unknown = set(fields) - set(kind.fields)
+    if unknown:
+        raise TypeError(f"Unknown {kind.model._meta.model_name} fields: {sorted(unknown)}")
+    return kind.clean(fields)
+
+
+def _party_create(
+    kind: _Kind, *, actor: User | None, contacts: Contacts | None, fields: Mapping[str, Any]
+) -> Person | Organization:
+    cleaned = _checked(kind, fields)
+    party = kind.model(created_by=actor, **cleaned)
+    party.full_clean(exclude=["search_text"], validate_unique=False)
+    party.save()
+    _replace_contacts(party, contacts or Contacts())
+    refresh_search_text(party)
+    log_event(
+        actor=actor,
+        action=AuditAction.CREATE,
+        obj=party,
+        changes=diff({}, _snapshot(party, cleaned), masked=kind.masked),
+    )
+    return party
+
+
+def _party_update(
+    kind: _Kind,
+    party: Person | Organization,
+    *,
+    actor: User | None,
+    contacts: Contacts | None,
+    fields: Mapping[str, Any],
+) -> Person | Organization:
+    cleaned = _checked(kind, fields)
+    before = _snapshot(party, cleaned)
+    for name, value in cleaned.items():
+        setattr(party, name, value)
+    party.updated_at = timezone.now()
+    party.full_clean(exclude=["search_text"], validate_unique=False)
+    party.save()
+    changes = diff(before, cleaned, masked=kind.masked)
+    if contacts is not None:
+        changes.update(_replace_contacts(party, contacts))
+    refresh_search_text(party)
+    if changes:
+        log_event(actor=actor, action=AuditAction.UPDATE, obj=party, changes=changes)
+    return party
 
 
 @transaction.atomic
 def person_create(*, actor: User | None, contacts: Contacts | None = None, **fields) -> Person:
-    unknown = set(fields) - set(PERSON_FIELDS)
-    if unknown:
-        raise TypeError(f"Unknown person fields: {sorted(unknown)}")
-    cleaned = _clean_person_fields(fields)
-    person = Person(created_by=actor, **cleaned)
-    person.full_clean(exclude=["search_text"], validate_unique=False)
-    person.save()
-    _replace_contacts(person, contacts or Contacts())
-    refresh_search_text(person)
-    log_event(
-        actor=actor,
-        action=AuditAction.CREATE,
-        obj=person,
-        changes=diff({}, _snapshot(person, cleaned), masked=PERSONAL_FIELDS),
-    )
-    return person
+    return _party_create(PERSON, actor=actor, contacts=contacts, fields=fields)
 
 
 @transaction.atomic
@@ -158,48 +218,16 @@ def person_update(
     *, person: Person, actor: User | None, contacts: Contacts | None = None, **fields
 ) -> Person:
     """Change the given fields (and, when given, replace the contact data)."""
-    unknown = set(fields) - set(PERSON_FIELDS)
-    if unknown:
-        raise TypeError(f"Unknown person fields: {sorted(unknown)}")
     if "document_number" in fields and "document_type" not in fields:
         fields["document_type"] = person.document_type
-    cleaned = _clean_person_fields(fields)
-    before = _snapshot(person, cleaned)
-    for name, value in cleaned.items():
-        setattr(person, name, value)
-    person.updated_at = timezone.now()
-    person.full_clean(exclude=["search_text"], validate_unique=False)
-    person.save()
-    changes = diff(before, cleaned, masked=PERSONAL_FIELDS)
-    if contacts is not None:
-        changes.update(_replace_contacts(person, contacts))
-    refresh_search_text(person)
-    if changes:
-        log_event(actor=actor, action=AuditAction.UPDATE, obj=person, changes=changes)
-    return person
+    return _party_update(PERSON, person, actor=actor, contacts=contacts, fields=fields)
 
 
 @transaction.atomic
 def organization_create(
     *, actor: User | None, contacts: Contacts | None = None, **fields
 ) -> Organization:
-    unknown = set(fields) - set(ORGANIZATION_FIELDS)
-    if unknown:
-        raise TypeError(f"Unknown organisation fields: {sorted(unknown)}")
-    if "tax_id" in fields:
-        fields["tax_id"] = clean_tax_id(fields["tax_id"])
-    organization = Organization(created_by=actor, **fields)
-    organization.full_clean(exclude=["search_text"], validate_unique=False)
-    organization.save()
-    _replace_contacts(organization, contacts or Contacts())
-    refresh_search_text(organization)
-    log_event(
-        actor=actor,
-        action=AuditAction.CREATE,
-        obj=organization,
-        changes=diff({}, _snapshot(organization, fields)),
-    )
-    return organization
+    return _party_create(ORGANIZATION, actor=actor, contacts=contacts, fields=fields)
 
 
 @transaction.atomic
@@ -210,24 +238,7 @@ def organization_update(
     contacts: Contacts | None = None,
     **fields,
 ) -> Organization:
-    unknown = set(fields) - set(ORGANIZATION_FIELDS)
-    if unknown:
-        raise TypeError(f"Unknown organisation fields: {sorted(unknown)}")
-    if "tax_id" in fields:
-        fields["tax_id"] = clean_tax_id(fields["tax_id"])
-    before = _snapshot(organization, fields)
-    for name, value in fields.items():
-        setattr(organization, name, value)
-    organization.updated_at = timezone.now()
-    organization.full_clean(exclude=["search_text"], validate_unique=False)
-    organization.save()
-    changes = diff(before, fields)
-    if contacts is not None:
-        changes.update(_replace_contacts(organization, contacts))
-    refresh_search_text(organization)
-    if changes:
-        log_event(actor=actor, action=AuditAction.UPDATE, obj=organization, changes=changes)
-    return organization
+    return _party_update(ORGANIZATION, organization, actor=actor, contacts=contacts, fields=fields)
 
 
 def _replace_contacts(owner: Person | Organization, contacts: Contacts) -> dict[str, Any]:

@@ -103,7 +103,9 @@ fi
 
 # --- Translations --------------------------------------------------------------------------
 stale=yes
-if [ -f locale/.compiled ] && [ -z "$(find locale -name '*.po' -newer locale/.compiled)" ]; then
+if [ ! -d locale ]; then
+  stale=no  # nothing to compile
+elif [ -f locale/.compiled ] && [ -z "$(find locale -name '*.po' -newer locale/.compiled)" ]; then
   stale=no
 fi
 if [ "$stale" = yes ]; then
