@@ -8,7 +8,8 @@ import json
 from dataclasses import dataclass
 from typing import Any
 
-from django.db.models import Q, QuerySet
+from django.db.models import F, Lookup, Q, QuerySet
+from django.db.models.fields.tuple_lookups import Tuple, TupleGreaterThan, TupleLessThan
 
 
 @dataclass(frozen=True)
@@ -37,16 +38,17 @@ def decode_cursor(cursor: str | None, size: int) -> list[Any] | None:
     return values
 
 
-def _after(fields: list[str], values: list[Any], descending: bool) -> Q:
-    """Rows after ``values`` in the (field, ..., field) order."""
-    lookup = "lt" if descending else "gt"
-    condition = Q()
-    for position, field in enumerate(fields):
-        step = Q(**{f"{field}__{lookup}": values[position]})
-        for earlier, earlier_field in enumerate(fields[:position]):
-            step &= Q(**{earlier_field: values[earlier]})
-        condition |= step
-    return condition
+def _after(fields: list[str], values: list[Any], descending: bool) -> Q | Lookup:
+    """Rows after ``values`` in the (field, ..., field) order, as ONE row comparison:
+    ``(a, b, id) > (x, y, z)``. PostgreSQL seeks straight to it in the ordering's index, where
+    the equivalent ``a > x OR (a = x AND ...)`` makes it walk the index from the start.
+
+    The tuple lookups are the ones Django builds for composite primary keys (Django >= 5.2).
+    """
+    if len(fields) == 1:
+        return Q(**{f"{fields[0]}__{'lt' if descending else 'gt'}": values[0]})
+    row = Tuple(*(F(field) for field in fields))
+    return (TupleLessThan if descending else TupleGreaterThan)(row, tuple(values))
 
 
 def keyset_page(

@@ -1,6 +1,7 @@
 from datetime import timedelta
 
 from django import template
+from django.apps import apps
 
 from crm.roles import role_label
 
@@ -18,3 +19,12 @@ def minutes(value: timedelta | None) -> int:
 @register.filter
 def role_name(code: str) -> str:
     return str(role_label(code))
+
+
+@register.filter
+def record_type(label: str) -> str:
+    """``citizens.person`` as people read it ("persona"), for the audit trail's pages."""
+    try:
+        return str(apps.get_model(label)._meta.verbose_name)
+    except (LookupError, ValueError):
+        return label
