@@ -781,7 +781,7 @@ def person_merge(
     if other.restricted_at and not survivor.restricted_at:
         survivor.restricted_at = other.restricted_at
     survivor.updated_at = timezone.now()
-    survivor.full_clean(exclude=["search_text"], validate_unique=False)
+    survivor.full_clean(exclude=["search_text", "municipalities"], validate_unique=False)
     survivor.save()
 
     moved = _move_related(survivor, other)
@@ -789,8 +789,9 @@ def person_merge(
     Person.objects.filter(merged_into_id=other.pk).update(merged_into_id=survivor.pk)
     other.merged_into_id = survivor.pk
     other.search_text = ""
+    other.municipalities = []
     other.updated_at = timezone.now()
-    other.save(update_fields=["merged_into_id", "search_text", "updated_at"])
+    other.save(update_fields=["merged_into_id", "search_text", "municipalities", "updated_at"])
     refresh_search_text(survivor)
 
     low, high = sorted((survivor.pk, other.pk))

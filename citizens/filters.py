@@ -3,9 +3,10 @@ caller lookup.
 
 Every filter is written to use an index on a table of a million people: the search box reads the
 trigram-indexed ``search_text``; tags and exact custom values use the GIN indexes (``@>``); the
-municipality is an ``EXISTS`` over the addresses; the dates compare ``created_at`` itself
-(never ``created_at::date``). Lists are paged by keyset over one of the whitelisted orderings
-(``ORDERINGS``), so nothing here sorts by a user-given field or counts the table.
+municipality reads the GIN-indexed ``municipalities`` of the record itself; the dates compare
+``created_at`` itself (never ``created_at::date``). Lists are paged by keyset over one of the
+whitelisted orderings (``ORDERINGS``), so nothing here sorts by a user-given field or counts the
+table.
 
 Custom fields (``CustomField``) become filters of their own while they are active: text
 contains, choice and yes/no exact, number and date ranges. Their values live in the ``custom``
@@ -31,7 +32,6 @@ from django.db.models import (
     ExpressionWrapper,
     F,
     Model,
-    OuterRef,
     QuerySet,
     Value,
     When,
@@ -42,8 +42,8 @@ from django.db.models.lookups import Regex
 from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
 
-from citizens.models import Channel, CustomField, Organization, Person, PostalAddress
-from citizens.text import normalise
+from citizens.models import Channel, CustomField, Organization, Person
+from citizens.text import municipality_key, normalise
 from citizens.validation import clean_phone
 
 # --- Hooks other modules fill in ---------------------------------------------------------------
@@ -253,15 +253,12 @@ class PartyFilter(django_filters.FilterSet):
         return queryset.search(value) if normalise(value) else queryset
 
     def filter_municipality(self, queryset: QuerySet, name: str, value: str) -> QuerySet:
-        value = " ".join(value.split())
-        if not value:
+        key = municipality_key(value)
+        if not key:
             return queryset
-        owner = "person" if queryset.model is Person else "organization"
-        # iexact is UPPER(municipality) = UPPER(%s): an index on UPPER(municipality) serves it.
-        addresses = PostalAddress.objects.filter(
-            **{owner: OuterRef("pk")}, municipality__iexact=value
-        )
-        return queryset.filter(Exists(addresses))
+        # The keys of every address, kept by the services (``municipalities @> ARRAY[key]``, a
+        # GIN index): case- and accent-insensitive, and one more bitmap with the text and tags.
+        return queryset.filter(municipalities__contains=[key])
 
     def filter_tag(self, queryset: QuerySet, name: str, value: str) -> QuerySet:
         tag = value.strip().lower()  # tags are stored in lower case (citizens.services)

@@ -283,6 +283,7 @@ def person_block(
         "tags": [],
         "custom": {},
         "search_text": "",
+        "municipalities": [],
         "blocked_at": timezone.now(),
     }.items():
         setattr(person, name, value)

@@ -14,10 +14,11 @@ way. An email or phone that leads to several records is not guessed: the row is 
 Designed for 100,000 rows against a million people: rows are read as a stream and written in
 batches of ``job.batch_size``; each batch is one transaction that looks up every candidate with one
 query per kind of key, writes new records, their contact points and the rows' results with COPY
-(changed records through a temporary table and one UPDATE), builds ``search_text`` in Python,
-stores the job's counters and writes one audit event. A batch is all or nothing, so a crash loses
-at most the batch in progress; ``ImportRow`` is unique per (job, row), and a resumed run starts
-after ``job.last_row``, the last row whose result was committed.
+(changed records through a temporary table and one UPDATE), builds ``search_text`` and
+``municipalities`` in Python, stores the job's counters and writes one audit event. A batch is
+all or nothing, so a crash loses at most the batch in progress; ``ImportRow`` is unique per
+(job, row), and a resumed run starts after ``job.last_row``, the last row whose result was
+committed.
 """
 
 from __future__ import annotations
@@ -66,7 +67,7 @@ from citizens.models import (
     PhoneNumber,
     PostalAddress,
 )
-from citizens.text import build_search_text
+from citizens.text import build_search_text, municipality_key
 from crm.audit import log_event
 from crm.models import AuditAction, User
 
@@ -96,6 +97,7 @@ class Record:
         self.emails: list[str] = []
         self.phones: list[str] = []
         self.address_keys: set[tuple[str, ...]] = set()
+        self.municipalities: set[str] = set()  # municipality_key of each address
         self.has_notification_address = False
         self.contacts_loaded = is_new
         self.new_emails: list[tuple[str, bool]] = []
@@ -248,6 +250,7 @@ class Planner:
                 )
             )
             record.has_notification_address |= notification
+            record.municipalities.add(municipality_key(municipality))
         for record in pending.values():
             self._index(record)
 
@@ -360,6 +363,7 @@ class Planner:
                 notification = not record.has_notification_address
                 record.has_notification_address = True
                 record.new_addresses.append({**row.address, "is_notification": notification})
+                record.municipalities.add(municipality_key(row.address.get("municipality", "")))
                 changes.append("street")
         return changes
 
@@ -389,6 +393,7 @@ class Planner:
         now = timezone.now()
         for record in (*new, *changed):
             record.obj.search_text = record.search_text()
+            record.obj.municipalities = sorted(record.municipalities - {""})
             record.obj.updated_at = now
         for record in new:
             record.obj.created_at = now
@@ -398,7 +403,7 @@ class Planner:
             copy_update(
                 self.model,
                 [record.obj for record in changed],
-                sorted(names | {"search_text", "updated_at"}),
+                sorted(names | {"search_text", "municipalities", "updated_at"}),
             )
         emails, phones, addresses = [], [], []
         owner_id = f"{self.owner}_id"

@@ -18,10 +18,10 @@ from django.core.files.storage import FileSystemStorage
 from django.core.validators import MaxValueValidator, MinValueValidator
 from django.db import models
 from django.db.models import Q
-from django.db.models.functions import Upper
 from django.utils import timezone
 from django.utils.functional import cached_property
 from django.utils.translation import gettext_lazy as _
+from django.utils.translation import pgettext_lazy
 
 from citizens.text import normalise
 
@@ -108,10 +108,21 @@ class Party(models.Model):
     )
     # Maintained by the services from names, documents, emails and phones (citizens.text).
     search_text = models.TextField(editable=False, default="")
+    # Maintained with search_text: the municipalities of its addresses (citizens.text
+    # municipality_keys), GIN-indexed so the list's municipality filter joins the text and tag
+    # bitmaps instead of an EXISTS over the addresses.
+    municipalities = ArrayField(
+        models.CharField(max_length=100), default=list, blank=True, editable=False
+    )
     created_at = models.DateTimeField(_("created"), default=timezone.now, editable=False)
     updated_at = models.DateTimeField(_("updated"), default=timezone.now, editable=False)
     created_by = models.ForeignKey(
-        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+        settings.AUTH_USER_MODEL,
+        verbose_name=_("created by"),
+        null=True,
+        blank=True,
+        on_delete=models.SET_NULL,
+        related_name="+",
     )
     # GDPR: restricted records stay visible but may not be used for campaigns or new processing;
     # blocked ones were erased: their personal data is pseudonymised and kept apart.
@@ -149,6 +160,7 @@ class Person(Party):
         indexes = [
             GinIndex(fields=["search_text"], name="person_search_trgm", opclasses=["gin_trgm_ops"]),
             GinIndex(fields=["tags"], name="person_tags_gin"),
+            GinIndex(fields=["municipalities"], name="person_municipalities_gin"),
             GinIndex(fields=["custom"], name="person_custom_gin", opclasses=["jsonb_path_ops"]),
             # The list's default order, for keyset paging.
             models.Index(
@@ -198,6 +210,7 @@ class Organization(Party):
                 fields=["search_text"], name="organization_search_trgm", opclasses=["gin_trgm_ops"]
             ),
             GinIndex(fields=["tags"], name="organization_tags_gin"),
+            GinIndex(fields=["municipalities"], name="organization_municipality_gin"),
             GinIndex(
                 fields=["custom"], name="organization_custom_gin", opclasses=["jsonb_path_ops"]
             ),
@@ -219,8 +232,16 @@ def _one_owner(prefix: str) -> models.CheckConstraint:
 class ContactPoint(models.Model):
     """Belongs to a person or to an organisation (exactly one)."""
 
-    person = models.ForeignKey(Person, null=True, blank=True, on_delete=models.CASCADE)
-    organization = models.ForeignKey(Organization, null=True, blank=True, on_delete=models.CASCADE)
+    person = models.ForeignKey(
+        Person, verbose_name=_("person"), null=True, blank=True, on_delete=models.CASCADE
+    )
+    organization = models.ForeignKey(
+        Organization,
+        verbose_name=_("organisation"),
+        null=True,
+        blank=True,
+        on_delete=models.CASCADE,
+    )
     label = models.CharField(_("label"), max_length=50, blank=True)
 
     class Meta:
@@ -287,10 +308,6 @@ class PostalAddress(ContactPoint):
                 name="address_one_notification_per_person",
             ),
         ]
-        indexes = [
-            # The list's municipality filter matches case-insensitively.
-            models.Index(Upper("municipality"), name="address_municipality_upper"),
-        ]
 
     def __str__(self) -> str:
         first = " ".join(p for p in (self.street, self.number, self.extra) if p)
@@ -308,9 +325,14 @@ class Relationship(models.Model):
         OWNER = "owner", _("Owner")
         OTHER = "other", _("Other")
 
-    person = models.ForeignKey(Person, on_delete=models.CASCADE, related_name="relationships")
+    person = models.ForeignKey(
+        Person, verbose_name=_("person"), on_delete=models.CASCADE, related_name="relationships"
+    )
     organization = models.ForeignKey(
-        Organization, on_delete=models.CASCADE, related_name="relationships"
+        Organization,
+        verbose_name=_("organisation"),
+        on_delete=models.CASCADE,
+        related_name="relationships",
     )
     role = models.CharField(_("role"), max_length=30, choices=Role.choices)
     position = models.CharField(_("position"), max_length=100, blank=True)
@@ -329,9 +351,13 @@ class Relationship(models.Model):
 class Team(models.Model):
     """A team inside an organisation (e.g. its board, a department)."""
 
-    organization = models.ForeignKey(Organization, on_delete=models.CASCADE, related_name="teams")
+    organization = models.ForeignKey(
+        Organization, verbose_name=_("organisation"), on_delete=models.CASCADE, related_name="teams"
+    )
     name = models.CharField(_("name"), max_length=100)
-    members = models.ManyToManyField(Person, blank=True, related_name="teams")
+    members = models.ManyToManyField(
+        Person, verbose_name=_("members"), blank=True, related_name="teams"
+    )
 
     class Meta:
         verbose_name = _("team")
@@ -349,10 +375,20 @@ class Interaction(models.Model):
         OUTBOUND = "out", _("To the citizen")
 
     person = models.ForeignKey(
-        Person, null=True, blank=True, on_delete=models.CASCADE, related_name="interactions"
+        Person,
+        verbose_name=_("person"),
+        null=True,
+        blank=True,
+        on_delete=models.CASCADE,
+        related_name="interactions",
     )
     organization = models.ForeignKey(
-        Organization, null=True, blank=True, on_delete=models.CASCADE, related_name="interactions"
+        Organization,
+        verbose_name=_("organisation"),
+        null=True,
+        blank=True,
+        on_delete=models.CASCADE,
+        related_name="interactions",
     )
     channel = models.CharField(_("channel"), max_length=20, choices=Channel.choices)
     direction = models.CharField(_("direction"), max_length=3, choices=Direction.choices)
@@ -472,15 +508,24 @@ class Consent(models.Model):
         IMPORT = "import", _("Import")
         PREFERENCE_CENTRE = "preferences", _("Preference centre")
 
-    person = models.ForeignKey(Person, on_delete=models.CASCADE, related_name="consents")
-    purpose = models.ForeignKey(ConsentPurpose, on_delete=models.PROTECT, related_name="+")
+    person = models.ForeignKey(
+        Person, verbose_name=_("person"), on_delete=models.CASCADE, related_name="consents"
+    )
+    purpose = models.ForeignKey(
+        ConsentPurpose, verbose_name=_("purpose"), on_delete=models.PROTECT, related_name="+"
+    )
     granted = models.BooleanField(_("granted"))
     stated_at = models.DateTimeField(_("when"), default=timezone.now)
     source = models.CharField(_("source"), max_length=20, choices=Source.choices)
     text_version = models.CharField(_("text version"), max_length=20)
     evidence = models.TextField(_("proof"), blank=True, help_text=_("e.g. form id, document ref."))
     recorded_by = models.ForeignKey(
-        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+        settings.AUTH_USER_MODEL,
+        verbose_name=_("recorded by"),
+        null=True,
+        blank=True,
+        on_delete=models.SET_NULL,
+        related_name="+",
     )
 
     class Meta:
@@ -507,11 +552,13 @@ class DataSubjectRequest(models.Model):
         OBJECTION = "objection", _("Objection")
 
     class Status(models.TextChoices):
-        OPEN = "open", _("Open")
-        DONE = "done", _("Answered")
-        REJECTED = "rejected", _("Rejected")
+        OPEN = "open", pgettext_lazy("data-subject request", "Open")
+        DONE = "done", pgettext_lazy("data-subject request", "Answered")
+        REJECTED = "rejected", pgettext_lazy("data-subject request", "Rejected")
 
-    person = models.ForeignKey(Person, on_delete=models.PROTECT, related_name="data_requests")
+    person = models.ForeignKey(
+        Person, verbose_name=_("person"), on_delete=models.PROTECT, related_name="data_requests"
+    )
     kind = models.CharField(_("kind"), max_length=20, choices=Kind.choices)
     received_at = models.DateTimeField(_("received"), default=timezone.now)
     due_date = models.DateField(_("answer due by"))
@@ -520,7 +567,12 @@ class DataSubjectRequest(models.Model):
     resolution = models.TextField(_("resolution"), blank=True)
     resolved_at = models.DateTimeField(_("resolved"), null=True, blank=True)
     handled_by = models.ForeignKey(
-        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+        settings.AUTH_USER_MODEL,
+        verbose_name=_("handled by"),
+        null=True,
+        blank=True,
+        on_delete=models.SET_NULL,
+        related_name="+",
     )
 
     class Meta:
@@ -536,12 +588,19 @@ class BlockedData(models.Model):
     """Personal data of an erased (blocked) person, kept apart while legal claims are possible:
     out of every ordinary use, readable only by the data protection officer."""
 
-    person = models.OneToOneField(Person, on_delete=models.PROTECT, related_name="blocked_data")
+    person = models.OneToOneField(
+        Person, verbose_name=_("person"), on_delete=models.PROTECT, related_name="blocked_data"
+    )
     data = models.JSONField()
     blocked_at = models.DateTimeField(default=timezone.now)
     keep_until = models.DateField(_("keep until"))
     request = models.ForeignKey(
-        DataSubjectRequest, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+        DataSubjectRequest,
+        verbose_name=_("request"),
+        null=True,
+        blank=True,
+        on_delete=models.SET_NULL,
+        related_name="+",
     )
 
     class Meta:
@@ -645,7 +704,11 @@ class ImportJob(models.Model):
     heartbeat_at = models.DateTimeField(null=True, blank=True)
     last_error = models.TextField(_("last error"), blank=True)
     created_by = models.ForeignKey(
-        settings.AUTH_USER_MODEL, null=True, on_delete=models.SET_NULL, related_name="+"
+        settings.AUTH_USER_MODEL,
+        verbose_name=_("created by"),
+        null=True,
+        on_delete=models.SET_NULL,
+        related_name="+",
     )
     created_at = models.DateTimeField(_("uploaded"), default=timezone.now)
     started_at = models.DateTimeField(_("started"), null=True, blank=True)
@@ -685,7 +748,9 @@ class ImportRow(models.Model):
         REJECT = "reject", _("Rejected")
         SKIP = "skip", _("Unchanged")
 
-    job = models.ForeignKey(ImportJob, on_delete=models.CASCADE, related_name="rows")
+    job = models.ForeignKey(
+        ImportJob, verbose_name=_("import"), on_delete=models.CASCADE, related_name="rows"
+    )
     row_number = models.PositiveIntegerField(_("row"))
     action = models.CharField(_("result"), max_length=6, choices=Action.choices)
     # [{"field": target or "", "message": English msgid, "params": {...}}], translated on display.
@@ -711,7 +776,9 @@ class ImportRow(models.Model):
 class ImportMapping(models.Model):
     """The last column mapping a user chose for a kind of import: {column name: target}."""
 
-    user = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="+")
+    user = models.ForeignKey(
+        settings.AUTH_USER_MODEL, verbose_name=_("user"), on_delete=models.CASCADE, related_name="+"
+    )
     kind = models.CharField(max_length=15, choices=ImportKind.choices)
     mapping = models.JSONField(default=dict)
     updated_at = models.DateTimeField(default=timezone.now)
@@ -781,7 +848,9 @@ class DedupeRuleField(models.Model):
     # Fields whose values are not words: 'similar' means nothing for them.
     NOT_SIMILAR = frozenset({Field.PHONE, Field.BIRTH_DATE, Field.POSTCODE})
 
-    rule = models.ForeignKey(DedupeRule, on_delete=models.CASCADE, related_name="fields")
+    rule = models.ForeignKey(
+        DedupeRule, verbose_name=_("rule"), on_delete=models.CASCADE, related_name="fields"
+    )
     field = models.CharField(_("field"), max_length=20, choices=Field.choices)
     method = models.CharField(
         _("comparison"), max_length=12, choices=Method.choices, default=Method.EXACT
@@ -830,10 +899,16 @@ class DuplicatePair(models.Model):
         DISMISSED = "dismissed", _("Not duplicates")
 
     person_a = models.ForeignKey(
-        Person, on_delete=models.CASCADE, related_name="duplicate_pairs_as_a"
+        Person,
+        verbose_name=_("first person"),
+        on_delete=models.CASCADE,
+        related_name="duplicate_pairs_as_a",
     )
     person_b = models.ForeignKey(
-        Person, on_delete=models.CASCADE, related_name="duplicate_pairs_as_b"
+        Person,
+        verbose_name=_("second person"),
+        on_delete=models.CASCADE,
+        related_name="duplicate_pairs_as_b",
     )
     score = models.PositiveIntegerField(_("score"))
     rule = models.ForeignKey(
@@ -844,7 +919,12 @@ class DuplicatePair(models.Model):
     )
     found_at = models.DateTimeField(_("found"), default=timezone.now)
     decided_by = models.ForeignKey(
-        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+        settings.AUTH_USER_MODEL,
+        verbose_name=_("decided by"),
+        null=True,
+        blank=True,
+        on_delete=models.SET_NULL,
+        related_name="+",
     )
     decided_at = models.DateTimeField(_("decided"), null=True, blank=True)
 

@@ -40,8 +40,8 @@ class CloseRequestForm(forms.Form):
     status = forms.ChoiceField(
         label=_("Outcome"),
         choices=[
-            (DataSubjectRequest.Status.DONE, _("Answered")),
-            (DataSubjectRequest.Status.REJECTED, _("Rejected")),
+            (DataSubjectRequest.Status.DONE, DataSubjectRequest.Status.DONE.label),
+            (DataSubjectRequest.Status.REJECTED, DataSubjectRequest.Status.REJECTED.label),
         ],
     )
     resolution = forms.CharField(

@@ -25,7 +25,7 @@ from citizens.models import (
     Relationship,
     Team,
 )
-from citizens.text import build_search_text
+from citizens.text import build_search_text, municipality_keys
 from citizens.validation import clean_document, clean_phone, clean_tax_id
 from crm.audit import diff, log_event, object_label
 from crm.models import AuditAction, Unit, User
@@ -101,7 +101,8 @@ def _owner_filter(owner: Person | Organization) -> dict[str, Any]:
 
 
 def refresh_search_text(owner: Person | Organization) -> None:
-    """Rebuild what search sees of a person or organisation, from its current data."""
+    """Rebuild what search sees of a person or organisation, from its current data: the
+    ``search_text`` and the ``municipalities`` of its addresses."""
     where = _owner_filter(owner)
     emails = EmailAddress.objects.filter(**where).values_list("address", flat=True)
     phones = PhoneNumber.objects.filter(**where).values_list("number", flat=True)
@@ -111,8 +112,12 @@ def refresh_search_text(owner: Person | Organization) -> None:
     else:
         names, documents = [owner.name], [owner.tax_id]
     text = build_search_text(names=names, documents=documents, emails=emails, phones=phones)
-    type(owner).objects.filter(pk=owner.pk).update(search_text=text)
+    municipalities = municipality_keys(
+        PostalAddress.objects.filter(**where).values_list("municipality", flat=True)
+    )
+    type(owner).objects.filter(pk=owner.pk).update(search_text=text, municipalities=municipalities)
     owner.search_text = text
+    owner.municipalities = municipalities
 
 
 def _snapshot(obj: models.Model, names: Iterable[str]) -> dict[str, Any]:

@@ -39,6 +39,22 @@ def normalise(text: str) -> str:
     return " ".join(_NOT_WORD.sub(" ", text).split())
 
 
+def municipality_key(name: str) -> str:
+    """A municipality as the list's filter compares it: ``normalise``'s words (lower case, no
+    accents, punctuation as a space, single spaces), so "Cádiz", "cadiz" and " CÁDIZ " are one.
+
+    Municipality names are never phones or documents, so ``normalise``'s special cases for those
+    do not apply ("Pueblo 12" stays two words)."""
+    text = strip_accents(name or "").lower()
+    return " ".join(_NOT_WORD.sub(" ", text).split())
+
+
+def municipality_keys(names: Iterable[str]) -> list[str]:
+    """The ``municipalities`` value of a person or organisation with addresses in ``names``:
+    the distinct keys, sorted, without empty ones."""
+    return sorted({key for key in map(municipality_key, names) if key})
+
+
 def phone_forms(e164: str) -> list[str]:
     """How a stored phone can be found: the E.164 digits and, for Spain, the national ones."""
     digits = e164.lstrip("+")

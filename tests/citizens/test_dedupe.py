@@ -407,6 +407,20 @@ def test_merging_moves_contact_data_without_duplicates(two):
     survivor.refresh_from_db()
     assert "otra@example.org" in survivor.search_text
     assert "976123456" in survivor.search_text
+    assert survivor.municipalities == ["soria"]
+
+
+@pytest.mark.django_db
+def test_the_survivor_is_found_by_the_municipalities_of_both(db):
+    survivor = make(addresses=[AddressInput(street="Calle Mayor", municipality="Soria")])
+    other = make(addresses=[AddressInput(street="Calle Coso", municipality="Zaragoza")])
+
+    merge(survivor, other)
+
+    survivor.refresh_from_db()
+    assert survivor.municipalities == ["soria", "zaragoza"]
+    found = Person.objects.in_use().filter(municipalities__contains=["zaragoza"])
+    assert list(found) == [survivor]
 
 
 @pytest.mark.django_db
@@ -470,6 +484,7 @@ def test_the_merged_person_is_out_of_ordinary_use(two):
     other.refresh_from_db()
     assert other.merged_into_id == survivor.pk
     assert other.search_text == ""
+    assert other.municipalities == []
     assert other.blocked_at is None
     in_use = Person.objects.in_use()
     assert survivor in in_use

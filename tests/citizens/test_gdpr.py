@@ -192,6 +192,7 @@ def test_erasure_blocks_the_data_and_keeps_statistics_and_audit(person, client_f
     assert blocked.given_name == gdpr.BLOCKED_NAME
     assert (blocked.first_surname, blocked.document_number, blocked.notes) == ("", "", "")
     assert blocked.search_text == ""
+    assert blocked.municipalities == []
     assert not EmailAddress.objects.filter(person=blocked).exists()
     # Out of ordinary use: searches and lists do not find it.
     assert not Person.objects.in_use().filter(pk=person.pk).exists()

@@ -38,7 +38,14 @@ from citizens.models import (
     PhoneNumber,
     PostalAddress,
 )
-from citizens.services import Contacts, EmailInput, PhoneInput, organization_create, person_create
+from citizens.services import (
+    AddressInput,
+    Contacts,
+    EmailInput,
+    PhoneInput,
+    organization_create,
+    person_create,
+)
 from crm.models import AuditAction, AuditEvent
 from tests.fixtures.browser import assert_accessible, assert_no_console_errors, log_in
 
@@ -432,6 +439,36 @@ def test_addresses_tags_and_custom_fields(media, manager):
     fields = {error["field"] for error in job.rows.get(row_number=5).errors}
     assert fields == {"street", "custom:hijos", "custom:barrio"}
     assert PostalAddress.objects.count() == 2
+    assert teo.municipalities == ["soria"]
+
+
+@pytest.mark.django_db
+def test_imported_addresses_give_the_municipalities_the_list_filters_on(media, manager):
+    vera = person_create(
+        actor=None,
+        given_name="Vera",
+        document_type="dni",
+        document_number=dni(41),
+        contacts=Contacts(addresses=[AddressInput(street="Calle Real", municipality="Ávila")]),
+    )
+    content = csv_bytes(
+        [
+            ["Nombre", "DNI", "Calle", "Número", "CP", "Municipio"],
+            ["Vera", dni(41), "Calle Ancha", "2", "", "Cádiz"],  # an existing person
+            ["Zoe", dni(42), "Calle Sol", "", "", "L'Hospitalet de Llobregat"],  # a new one
+            ["Zoe", dni(42), "Rambla", "", "", "Cadiz"],  # again, in the same batch
+        ]
+    )
+    job = upload(manager, content)
+    mapping = import_files.suggest_mapping("person", job.headers, {})
+    job = run_here(check(job, manager, mapping), manager)
+
+    assert results(job) == {2: "update", 3: "create", 4: "update"}
+    vera.refresh_from_db()
+    assert vera.municipalities == ["avila", "cadiz"]
+    zoe = Person.objects.get(document_number=dni(42))
+    assert zoe.municipalities == ["cadiz", "l hospitalet de llobregat"]
+    assert set(Person.objects.filter(municipalities__contains=["cadiz"])) == {vera, zoe}
 
 
 # --- Batches, audit, the report ---------------------------------------------------------------

@@ -25,6 +25,7 @@ from citizens.services import (
     interaction_log,
     organization_create,
     person_create,
+    person_update,
 )
 from citizens.views import directory
 
@@ -192,6 +193,32 @@ def test_municipality_of_any_address_case_insensitive(client, jose, ana, municip
 
 def test_municipality_is_an_exact_match(client, jose):
     assert names(client.get(LIST_URL, {"municipality": "Sor"})) == []
+
+
+@pytest.mark.parametrize("municipality", ["Cádiz", "cadiz", " CÁDIZ ", "Alcalá de Henares"])
+def test_municipality_ignores_accents_and_matches_any_address(client, ana, municipality):
+    make_person(
+        "Lucía",
+        "Pérez",
+        "",
+        addresses=(
+            AddressInput(street="Calle Ancha", municipality="Cadiz", is_notification=True),
+            AddressInput(street="Calle Libreros", municipality="alcala  de henares"),
+        ),
+    )
+    assert names(client.get(LIST_URL, {"municipality": municipality})) == ["Lucía Pérez"]
+
+
+def test_municipality_follows_the_addresses(client, jose):
+    person_update(
+        person=jose,
+        actor=None,
+        contacts=Contacts(addresses=[AddressInput(street="Calle Larga", municipality="Jerez")]),
+    )
+    jose.refresh_from_db()
+    assert jose.municipalities == ["jerez"]
+    assert names(client.get(LIST_URL, {"municipality": "Soria"})) == []
+    assert names(client.get(LIST_URL, {"municipality": "Jérez"})) == ["José García Núñez"]
 
 
 def test_tag_and_channel_filters(client, jose, ana):
@@ -470,9 +497,10 @@ def test_organisation_list_search_filters_and_rows(client):
     assert "Huesca" in row
     assert "Asociación" in row
     assert names(client.get("/citizens/organisations/", {"kind": "company"})) == ["Bar Pepe SL"]
-    assert names(client.get("/citizens/organisations/", {"municipality": "huesca"})) == [
-        "Asociación Vecinal El Áncora"
-    ]
+    for municipality in ("huesca", "HUÉSCA"):
+        assert names(client.get("/citizens/organisations/", {"municipality": municipality})) == [
+            "Asociación Vecinal El Áncora"
+        ]
     newest = client.get("/citizens/organisations/", {"order": "newest"})
     assert names(newest) == ["Bar Pepe SL", "Asociación Vecinal El Áncora"]
 
