@@ -4,10 +4,21 @@ from django.contrib import admin
 from django.contrib.auth.admin import GroupAdmin as DjangoGroupAdmin
 from django.contrib.auth.admin import UserAdmin as DjangoUserAdmin
 from django.contrib.auth.models import Group
+from django.utils.formats import date_format
 from django.utils.translation import gettext_lazy as _
 
 from crm.audit import diff, log_event
-from crm.models import AuditAction, AuditEvent, Membership, Unit, User
+from crm.documents import normalise_code
+from crm.models import (
+    AuditAction,
+    AuditEvent,
+    IssuedDocument,
+    LocalHoliday,
+    Membership,
+    RegistryCounter,
+    Unit,
+    User,
+)
 from crm.roles import role_label
 
 
@@ -104,3 +115,81 @@ class AuditEventAdmin(admin.ModelAdmin):
 
     def has_delete_permission(self, request, obj=None):
         return False
+
+
+class ReadOnlyAdminMixin:
+    """Shown, never added, changed or deleted here: only their services write them."""
+
+    def has_add_permission(self, request):
+        return False
+
+    def has_change_permission(self, request, obj=None):
+        return False
+
+    def has_delete_permission(self, request, obj=None):
+        return False
+
+
+@admin.register(RegistryCounter)
+class RegistryCounterAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
+    """Read-only: a counter changed by hand would leave a gap or repeat a registry number."""
+
+    list_display = ["series", "year", "last_number"]
+    list_filter = ["series", "year"]
+
+
+@admin.register(IssuedDocument)
+class IssuedDocumentAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
+    """Read-only: an issued document is what its code proves; it never changes."""
+
+    list_display = ["display_code", "kind", "title", "issued_at", "issued_by", "object_type"]
+    list_filter = ["kind", "language"]
+    search_fields = ["verification_code", "title", "object_id", "sha256"]
+    list_select_related = ["issued_by"]
+    date_hierarchy = "issued_at"
+    show_full_result_count = False
+    # The file is private (no URL): its name is shown, the PDF is on the public verification page.
+    fields = [
+        "display_code",
+        "kind",
+        "title",
+        "issued_at",
+        "issued_by",
+        "object_type",
+        "object_id",
+        "language",
+        "sha256",
+        "size",
+        "file_name",
+    ]
+    readonly_fields = fields
+
+    @admin.display(description=_("verification code"), ordering="verification_code")
+    def display_code(self, document: IssuedDocument) -> str:
+        return document.display_code
+
+    @admin.display(description=_("PDF file"))
+    def file_name(self, document: IssuedDocument) -> str:
+        return document.file.name
+
+    def get_search_results(self, request, queryset, search_term):
+        # Codes are typed as printed (ABCD-EFGH-...): search the stored, bare form too.
+        code = normalise_code(search_term)
+        if code is not None:
+            return queryset.filter(verification_code=code), False
+        return super().get_search_results(request, queryset, search_term)
+
+
+@admin.register(LocalHoliday)
+class LocalHolidayAdmin(AuditedAdminMixin, admin.ModelAdmin):
+    """Local holidays (two a year per municipality): not business days for legal deadlines
+    where the body sits or the citizen lives (crm.calendar, docs/deadlines.md)."""
+
+    list_display = ["date", "weekday", "municipality", "name"]
+    search_fields = ["municipality", "name"]
+    date_hierarchy = "date"
+    ordering = ["-date", "municipality"]
+
+    @admin.display(description=_("weekday"), ordering="date")
+    def weekday(self, holiday: LocalHoliday) -> str:
+        return date_format(holiday.date, "l")

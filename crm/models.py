@@ -2,12 +2,18 @@
 
 from __future__ import annotations
 
+import os
+import uuid
 from collections.abc import Iterable
 
+from django.conf import settings
 from django.contrib.auth.models import AbstractUser, UserManager
 from django.contrib.postgres.fields import ArrayField
 from django.core.cache import cache
+from django.core.files.storage import FileSystemStorage
 from django.db import models
+from django.utils import timezone
+from django.utils.functional import cached_property
 from django.utils.translation import gettext_lazy as _
 
 UNIT_TREE_CACHE_KEY = "crm:unit-tree:v1"
@@ -71,8 +77,12 @@ class Unit(models.Model):
 class Membership(models.Model):
     """A user's membership of a unit; heads get the unit's deadline alerts."""
 
-    user = models.ForeignKey(User, on_delete=models.CASCADE, related_name="memberships")
-    unit = models.ForeignKey(Unit, on_delete=models.CASCADE, related_name="memberships")
+    user = models.ForeignKey(
+        User, verbose_name=_("user"), on_delete=models.CASCADE, related_name="memberships"
+    )
+    unit = models.ForeignKey(
+        Unit, verbose_name=_("unit"), on_delete=models.CASCADE, related_name="memberships"
+    )
     is_head = models.BooleanField(_("head of unit"), default=False)
     from_directory = models.BooleanField(_("set by the directory"), default=False)
 
@@ -190,3 +200,172 @@ class AuditEvent(models.Model):
         return (
             f"#{self.pk} {self.occurred_at:%Y-%m-%d %H:%M:%S} {self.actor_username} {self.action}"
         )
+
+
+# --- Registry numbers and issued documents (crm.registry, crm.documents) ------------------------
+
+
+class RegistryCounter(models.Model):
+    """The last registry number given in a series and year (Ley 39/2015, art. 16).
+
+    Written only by ``crm.registry.next_registry_number``, under a row lock, in the transaction
+    of the filing that takes the number: that is what keeps the numbers free of gaps.
+    """
+
+    series = models.CharField(_("series"), max_length=10)
+    year = models.PositiveSmallIntegerField(_("year"))
+    last_number = models.PositiveIntegerField(_("last number"), default=0)
+
+    class Meta:
+        verbose_name = _("registry counter")
+        verbose_name_plural = _("registry counters")
+        ordering = ["series", "-year"]
+        constraints = [
+            models.UniqueConstraint(fields=["series", "year"], name="registry_counter_unique")
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.series}-{self.year}: {self.last_number}"
+
+
+class PrivateStorage(FileSystemStorage):
+    """Files under ``MEDIA_ROOT/private/``: they have no URL and are served only by the CRM's own
+    views, after their checks (a deployment must never serve that folder)."""
+
+    @cached_property
+    def base_location(self):
+        return self._value_or_setting(self._location, os.path.join(settings.MEDIA_ROOT, "private"))
+
+    def url(self, name):
+        raise ValueError("Private files have no URL.")
+
+
+_private_storage = PrivateStorage()
+
+
+def private_storage() -> PrivateStorage:
+    return _private_storage
+
+
+def issued_document_name(instance: IssuedDocument, filename: str) -> str:
+    """A name nobody can guess; it carries neither the verification code nor personal data."""
+    return f"documents/{timezone.now():%Y/%m}/{uuid.uuid4().hex}.pdf"
+
+
+class DocumentKind(models.TextChoices):
+    RECEIPT = "receipt", _("Receipt")
+    ANSWER = "answer", _("Answer")
+    QUOTE = "quote", _("Quote")
+    REPORT = "report", _("Report")
+    OTHER = "other", _("Other document")
+
+
+class IssuedDocument(models.Model):
+    """A PDF the body issued, with its secure verification code (CSV; see crm.documents).
+
+    Anyone holding the code can check the document at the public site and download the copy
+    kept here; ``sha256`` lets them compare it with theirs. Issued documents are never changed.
+    """
+
+    verification_code = models.CharField(_("verification code"), max_length=32, unique=True)
+    kind = models.CharField(_("kind"), max_length=10, choices=DocumentKind.choices)
+    title = models.CharField(_("title"), max_length=300)
+    file = models.FileField(
+        _("PDF file"), upload_to=issued_document_name, storage=private_storage, max_length=255
+    )
+    sha256 = models.CharField(_("SHA-256"), max_length=64)
+    size = models.PositiveBigIntegerField(_("size (bytes)"))
+    issued_at = models.DateTimeField(_("issued at"), default=timezone.now)
+    issued_by = models.ForeignKey(
+        User,
+        verbose_name=_("issued by"),
+        null=True,
+        blank=True,
+        on_delete=models.PROTECT,
+        related_name="+",
+    )
+    # What the document belongs to, named like the audit trail does ("cases.case", "42").
+    object_type = models.CharField(_("object type"), max_length=100, blank=True)
+    object_id = models.CharField(_("object id"), max_length=64, blank=True)
+    language = models.CharField(_("language"), max_length=10)
+
+    class Meta:
+        verbose_name = _("issued document")
+        verbose_name_plural = _("issued documents")
+        ordering = ["-issued_at", "-id"]
+        indexes = [
+            models.Index(fields=["object_type", "object_id"], name="issued_document_object_idx"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.display_code} {self.title}"
+
+    @property
+    def display_code(self) -> str:
+        """The code as printed: groups of four, ``ABCD-EFGH-JKMN-PQRS``."""
+        code = self.verification_code
+        return "-".join(code[start : start + 4] for start in range(0, len(code), 4))
+
+
+class LocalHoliday(models.Model):
+    """A holiday of one municipality (in Spain two a year, set in the regional bulletin),
+    entered by administrators. National and regional holidays come from the ``holidays``
+    library; crm.calendar joins them (Ley 39/2015, art. 30.6)."""
+
+    municipality = models.CharField(
+        _("municipality"),
+        max_length=100,
+        help_text=_(
+            "As written in addresses, e.g. “Alcalá de Henares”; compared without regard to "
+            "case or accents."
+        ),
+    )
+    date = models.DateField(_("date"))
+    name = models.CharField(_("name"), max_length=200, help_text=_("e.g. “San Isidro”."))
+
+    class Meta:
+        verbose_name = _("local holiday")
+        verbose_name_plural = _("local holidays")
+        ordering = ["-date", "municipality"]
+        constraints = [
+            models.UniqueConstraint(
+                fields=["municipality", "date"], name="local_holiday_municipality_date_unique"
+            )
+        ]
+        indexes = [models.Index(fields=["date"], name="local_holiday_date_idx")]
+
+    def __str__(self) -> str:
+        return f"{self.date:%Y-%m-%d} {self.municipality}: {self.name}"
+
+    def clean(self) -> None:
+        from django.core.exceptions import ValidationError
+
+        from crm.calendar import normalise_municipality
+
+        super().clean()
+        if not self.date or not normalise_municipality(self.municipality):
+            return
+        same_day = LocalHoliday.objects.filter(date=self.date).exclude(pk=self.pk)
+        key = normalise_municipality(self.municipality)
+        if any(
+            normalise_municipality(other) == key
+            for other in same_day.values_list("municipality", flat=True)
+        ):
+            raise ValidationError(
+                {"municipality": _("This municipality already has a holiday on that date.")}
+            )
+
+
+def _local_holidays_changed(sender, using=None, **kwargs) -> None:
+    # Every process forgets the holiday sets it remembered (crm.calendar).
+    from crm.calendar import local_holidays_changed
+
+    local_holidays_changed(using=using or "default")
+
+
+models.signals.post_save.connect(
+    _local_holidays_changed, sender=LocalHoliday, dispatch_uid="crm-local-holiday-saved"
+)
+models.signals.post_delete.connect(
+    _local_holidays_changed, sender=LocalHoliday, dispatch_uid="crm-local-holiday-deleted"
+)

@@ -11,8 +11,11 @@ from __future__ import annotations
 import secrets
 from datetime import timedelta
 from pathlib import Path
+from urllib.parse import urlsplit
 
+import holidays
 from celery.schedules import crontab
+from django.core.exceptions import ImproperlyConfigured
 from django.utils.csp import CSP
 from django.utils.translation import gettext_lazy as _
 
@@ -231,6 +234,13 @@ LANGUAGES = [("es", _("Spanish")), ("en", _("English"))]
 LOCALE_PATHS = [BASE_DIR / "locale"]
 USE_I18N = True
 TIME_ZONE = env.time_zone("TIME_ZONE", "Europe/Madrid")
+# Legal deadlines count business days (crm.calendar, docs/deadlines.md): weekends, national
+# holidays, those of the body's autonomous community and of its municipality (entered as
+# LocalHoliday in the administration) do not count.
+HOLIDAYS_SUBDIVISION = env.choice(
+    "HOLIDAYS_SUBDIVISION", "MD", holidays.country_holidays("ES").subdivisions
+)
+BODY_MUNICIPALITY = env.str("BODY_MUNICIPALITY", "")
 USE_TZ = True
 
 # --- Static and uploaded files --------------------------------------------------------------
@@ -332,6 +342,9 @@ LOGGING = {
         "django.db.backends": {"level": "INFO"},
         # Failed logins and lockouts are in the audit trail; axes' own lines repeat them.
         "axes": {"level": "WARNING"},
+        # WeasyPrint reports each step of every PDF at INFO.
+        "weasyprint": {"level": "WARNING"},
+        "fontTools": {"level": "WARNING"},
     },
 }
 
@@ -342,3 +355,12 @@ BLOCKED_DATA_KEEP_YEARS = env.int("BLOCKED_DATA_KEEP_YEARS", 5, minimum=1, maxim
 # --- The body that runs this CRM --------------------------------------------------------------
 BODY_NAME = env.str("BODY_NAME", "Ayuntamiento de Ejemplo")
 SITE_NAME = env.str("SITE_NAME", "CRM Público")
+# The public site's address (sede electrónica), as citizens reach it: issued documents print it,
+# with their verification code and in their QR code (crm.documents). No trailing slash.
+PUBLIC_BASE_URL = env.str("PUBLIC_BASE_URL", "http://127.0.0.1:8000").rstrip("/")
+_public_site = urlsplit(PUBLIC_BASE_URL)
+if _public_site.scheme not in {"http", "https"} or not _public_site.hostname:
+    raise ImproperlyConfigured(
+        "PUBLIC_BASE_URL must be an absolute URL such as 'https://sede.example.org', "
+        f"got {PUBLIC_BASE_URL!r}."
+    )

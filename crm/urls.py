@@ -5,7 +5,7 @@ from django.urls import include, path
 from django.utils.text import format_lazy
 from django.utils.translation import gettext_lazy as _
 
-from crm import audit_views, views
+from crm import audit_views, public_views, views
 from crm.forms import LoginForm
 
 admin.site.site_header = format_lazy(_("{site} administration"), site=settings.SITE_NAME)
@@ -26,6 +26,13 @@ urlpatterns = [
     path("campaigns/", include("campaigns.urls")),
     path("sales/", include("sales.urls")),
     path("reports/", include("reports.urls")),
+    # The public site (sede electrónica): no login.
+    path("sede/verificar/", public_views.verify_document, name="verify_document"),
+    path(
+        "sede/verificar/<str:code>/descargar/",
+        public_views.download_document,
+        name="download_document",
+    ),
 ]
 
 handler403 = "crm.views.permission_denied"

@@ -41,6 +41,7 @@ class Case:
     denied_status: int = 403
     anonymous_redirect: str = "/accounts/login/"
     build: Callable[[], str] | None = None  # makes the record the URL needs, returns the URL
+    public: bool = False  # a page of the public site: 200 for every role and for anonymous
 
 
 def person_url(suffix: str = "") -> Callable[[], str]:
@@ -64,6 +65,33 @@ def duplicate_url() -> str:
     first, second = (person_create(actor=None, given_name="Ana").pk for _twice in range(2))
     pair = DuplicatePair.objects.create(person_a_id=first, person_b_id=second, score=100)
     return f"/citizens/duplicates/{pair.pk}/"
+
+
+def public_verification_url(suffix: str = "") -> Callable[[], str]:
+    """A document issued with a verification code; the rate limit of the checks starts afresh."""
+
+    def build() -> str:
+        from django.core.cache import cache
+
+        from crm.documents import issue_document
+        from crm.public_views import attempts_key
+
+        cache.delete(attempts_key("127.0.0.1"))
+        document = issue_document(
+            kind="receipt",
+            title="Justificante",
+            template_name="pdf/base.html",
+            context={},
+            actor=None,
+        )
+        return f"/sede/verificar/{suffix.format(code=document.display_code)}"
+
+    return build
+
+
+@pytest.fixture(autouse=True)
+def issued_files_in_tmp(settings, tmp_path):
+    settings.MEDIA_ROOT = tmp_path
 
 
 CITIZENS_READ = frozenset(MODULE_ROLES["/citizens/"])
@@ -115,6 +143,22 @@ MATRIX = [
     Case("/citizens/duplicates/", CITIZENS_WRITE),
     Case("/citizens/duplicates/<pk>/", CITIZENS_WRITE, build=duplicate_url),
     Case("/admin/citizens/deduperule/", frozenset({ADMIN}), 302, "/admin/login/"),
+    # The public site (sede electrónica): no login, the same page for everyone.
+    Case("/sede/verificar/", frozenset(ROLE_CODES), public=True),
+    Case(
+        "/sede/verificar/?code=<code>",
+        frozenset(ROLE_CODES),
+        public=True,
+        build=public_verification_url("?code={code}"),
+    ),
+    Case(
+        "/sede/verificar/<code>/descargar/",
+        frozenset(ROLE_CODES),
+        public=True,
+        build=public_verification_url("{code}/descargar/"),
+    ),
+    Case("/admin/crm/issueddocument/", frozenset({ADMIN}), 302, "/admin/login/"),
+    Case("/admin/crm/registrycounter/", frozenset({ADMIN}), 302, "/admin/login/"),
 ]
 
 
@@ -123,7 +167,9 @@ MATRIX = [
 @pytest.mark.parametrize("case", MATRIX, ids=[case.path for case in MATRIX])
 def test_every_url_as_every_role(case, role, client_for):
     response = client_for(role).get(case.build() if case.build else case.path)
-    if role is None:
+    if case.public:
+        assert response.status_code == 200
+    elif role is None:
         assert response.status_code == 302
         assert response["Location"].startswith(case.anonymous_redirect)
     elif role in case.allowed:
