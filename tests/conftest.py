@@ -11,10 +11,26 @@ from crm.roles import ROLES
 # Playwright's sync API runs an event loop in the test thread; the ORM calls the tests make
 # around it are still synchronous.
 os.environ.setdefault("DJANGO_ALLOW_ASYNC_UNSAFE", "true")
-# Test sessions share the Redis of `make run` and of each other: keys of their own.
-os.environ["CACHE_KEY_PREFIX"] = f"test-{os.getpid()}"
+# Test sessions share the Redis of `make run` and of each other: keys of their own (this
+# variable reaches the processes the tests start; `own_cache_keys` below, this one).
+CACHE_KEY_PREFIX = f"test-{os.getpid()}"
+os.environ["CACHE_KEY_PREFIX"] = CACHE_KEY_PREFIX
 
 pytest_plugins = ["tests.fixtures.services", "tests.fixtures.browser", "tests.fixtures.ldap"]
+
+
+@pytest.fixture(autouse=True, scope="session")
+def own_cache_keys():
+    """The settings were read before this file: give this process's cache its own prefix."""
+    import copy
+
+    from django.conf import settings
+    from django.test import override_settings
+
+    caches = copy.deepcopy(settings.CACHES)
+    caches["default"]["KEY_PREFIX"] = CACHE_KEY_PREFIX
+    with override_settings(CACHES=caches):
+        yield
 
 
 @pytest.fixture(autouse=True, scope="session")
