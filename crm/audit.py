@@ -134,14 +134,6 @@ def compute_hash(event: AuditEvent) -> str:
     return hashlib.sha256(_payload(event)).hexdigest()
 
 
-def _actor_roles(actor) -> list[str]:
-    cached = getattr(actor, "_crm_role_codes", None)
-    if cached is None:
-        cached = sorted(actor.groups.values_list("name", flat=True))
-        actor._crm_role_codes = cached
-    return cached
-
-
 def log_event(
     *,
     actor=None,
@@ -166,7 +158,7 @@ def log_event(
         occurred_at=timezone.now(),
         actor=actor,
         actor_username=actor.get_username() if actor else "",
-        actor_roles=_actor_roles(actor) if actor else [],
+        actor_roles=getattr(actor, "_crm_role_codes", None) if actor else [],
         action=str(action),
         object_type=object_type,
         object_id=str(object_id) if object_id not in (None, "") else "",
@@ -174,11 +166,27 @@ def log_event(
         request_id=current_request_id() if current_request_id() != "-" else "",
         ip=client_ip(request),
     )
-    with transaction.atomic():
+    # No savepoint: the event belongs to the caller's transaction, or is one on its own.
+    with transaction.atomic(savepoint=False):
         with connection.cursor() as cursor:
-            cursor.execute("SELECT pg_advisory_xact_lock(%s)", [_LOCK_KEY])
+            # The chain's lock (with the actor's roles, when not known yet, in the same trip).
+            # The last link is read by a statement of its own: in READ COMMITTED a statement
+            # sees what was committed when it started, and this one may start before the lock
+            # is granted, while another writer is still adding its link.
+            if actor is not None and event.actor_roles is None:
+                cursor.execute(
+                    "SELECT pg_advisory_xact_lock(%s), ARRAY(SELECT g.name FROM auth_group g "
+                    "JOIN crm_user_groups ug ON ug.group_id = g.id "
+                    "WHERE ug.user_id = %s ORDER BY g.name)",
+                    [_LOCK_KEY, actor.pk],
+                )
+                event.actor_roles = actor._crm_role_codes = sorted(cursor.fetchone()[1])
+            else:
+                cursor.execute("SELECT pg_advisory_xact_lock(%s)", [_LOCK_KEY])
             cursor.execute("SELECT hash FROM crm_auditevent ORDER BY id DESC LIMIT 1")
             row = cursor.fetchone()
+        if event.actor_roles is None:
+            event.actor_roles = []
         event.prev_hash = row[0] if row else GENESIS_HASH
         event.hash = compute_hash(event)
         event.save(force_insert=True)

@@ -236,3 +236,32 @@ def test_the_officer_reads_record_types_by_their_names(db, client_for):
     log_event(action=AuditAction.READ, object_type="citizens.person", object_id=7)
     page = client_for("data_protection_officer").get("/audit/").text
     assert 'title="citizens.person">Persona</span> 7' in page
+
+
+@pytest.mark.django_db(transaction=True)
+def test_concurrent_writers_never_fork_the_chain(make_user):
+    import threading
+
+    actor = make_user("case_handler")
+    errors: list[BaseException] = []
+
+    def write(worker: int) -> None:
+        try:
+            for n in range(15):
+                with transaction.atomic():
+                    log_event(actor=actor, action=AuditAction.READ, object_type="t.t", object_id=n)
+        except BaseException as error:  # reported by the assertion below
+            errors.append(error)
+        finally:
+            connection.close()
+
+    threads = [threading.Thread(target=write, args=(worker,)) for worker in range(8)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    assert errors == []
+    assert AuditEvent.objects.filter(object_type="t.t").count() == 8 * 15
+    assert list(verify_chain()) == []
+    roles = AuditEvent.objects.filter(object_type="t.t").values_list("actor_roles", flat=True)
+    assert all(row == ["case_handler"] for row in roles)
