@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import argparse
 import contextlib
+import hashlib
 import json
 import os
 import shutil
@@ -23,6 +24,7 @@ import signal
 import socket
 import subprocess
 import sys
+import tempfile
 import time
 from collections.abc import Sequence
 from pathlib import Path
@@ -94,15 +96,52 @@ def _as_postgres(command: list[str]) -> list[str]:
     return command
 
 
+def _postgres_can_enter(path: Path) -> bool:
+    probe = subprocess.run(
+        ["runuser", "-u", "postgres", "--", "test", "-x", str(path)], check=False
+    )
+    return probe.returncode == 0
+
+
+def _outside_checkout() -> Path:
+    """Where PostgreSQL's folders go when the postgres user cannot enter the checkout (a
+    checkout inside a folder closed to other users, like one made by ``mktemp -d``): a folder
+    of /tmp named after the checkout, linked from .data/ so every path stays the same."""
+    digest = hashlib.sha256(str(BASE_DIR).encode()).hexdigest()[:12]
+    outside = Path(tempfile.gettempdir()) / f"crm-embedded-{digest}"
+    outside.mkdir(mode=0o755, exist_ok=True)
+    outside.chmod(0o755)
+    return outside
+
+
+def _link_outside(outside: Path) -> None:
+    for folder in (PG_DATA, RUN_DIR, LOG_DIR):
+        target = outside / folder.name
+        target.mkdir(exist_ok=True)
+        if folder.is_symlink():
+            continue
+        if folder.exists():
+            if any(folder.iterdir()):
+                raise EmbeddedError(
+                    f"The postgres system user cannot enter {BASE_DIR}, and {folder} already "
+                    "holds files. Give the checkout's parents o+x (chmod o+x ...), or move it."
+                )
+            folder.rmdir()
+        folder.symlink_to(target, target_is_directory=True)
+
+
 def _prepare_dirs() -> None:
-    for path in (RUN_DIR, LOG_DIR, REDIS_DIR):
-        path.mkdir(parents=True, exist_ok=True)
+    DATA_DIR.mkdir(parents=True, exist_ok=True)
     socket_path = RUN_DIR / f".s.PGSQL.{PG_PORT}"
     if len(str(socket_path)) > MAX_SOCKET_PATH:
         raise EmbeddedError(
             f"The checkout's path is too long for Unix sockets ({socket_path}). "
             "Move the checkout to a shorter path, or set DATABASE_URL and REDIS_URL."
         )
+    if _running_as_root() and not _postgres_can_enter(DATA_DIR):
+        _link_outside(_outside_checkout())
+    for path in (RUN_DIR, LOG_DIR, REDIS_DIR):
+        path.mkdir(parents=True, exist_ok=True)
     if _running_as_root():
         PG_DATA.mkdir(parents=True, exist_ok=True)
         for path in (PG_DATA, RUN_DIR, LOG_DIR):
@@ -113,9 +152,8 @@ def _prepare_dirs() -> None:
         )
         if probe.returncode != 0:
             raise EmbeddedError(
-                f"The postgres system user cannot reach {RUN_DIR}: a parent folder of the "
-                "checkout is closed to other users. Give its parents o+x (chmod o+x ...), move "
-                "the checkout, or set DATABASE_URL."
+                f"The postgres system user cannot reach {RUN_DIR}. Give the checkout's parents "
+                "o+x (chmod o+x ...), move the checkout, or set DATABASE_URL."
             )
 
 
