@@ -92,7 +92,8 @@ def _running_as_root() -> bool:
 def _as_postgres(command: list[str]) -> list[str]:
     """PostgreSQL refuses to run as root: run its server tools as the postgres system user."""
     if _running_as_root():
-        return ["runuser", "-u", "postgres", "--", *command]
+        # From /: the postgres user may not be allowed into the current folder.
+        return ["runuser", "-u", "postgres", "--", "env", "-C", "/", *command]
     return command
 
 
@@ -148,7 +149,7 @@ def _prepare_dirs() -> None:
             shutil.chown(path, "postgres", "postgres")
         PG_DATA.chmod(0o700)
         probe = subprocess.run(
-            ["runuser", "-u", "postgres", "--", "test", "-w", str(RUN_DIR)], check=False
+            ["runuser", "-u", "postgres", "--", "test", "-w", str(RUN_DIR.resolve())], check=False
         )
         if probe.returncode != 0:
             raise EmbeddedError(
@@ -161,7 +162,7 @@ def postgres_running() -> bool:
     if not (PG_DATA / "PG_VERSION").exists():
         return False
     result = subprocess.run(
-        _as_postgres([_pg_bin("pg_ctl"), "status", "-D", str(PG_DATA)]),
+        _as_postgres([_pg_bin("pg_ctl"), "status", "-D", str(PG_DATA.resolve())]),
         capture_output=True,
         check=False,
     )
@@ -178,7 +179,7 @@ def postgres_start(*, fast: bool = False) -> bool:
                 [
                     _pg_bin("initdb"),
                     "-D",
-                    str(PG_DATA),
+                    str(PG_DATA.resolve()),
                     "-U",
                     PG_USER,
                     "--auth=trust",
@@ -193,7 +194,7 @@ def postgres_start(*, fast: bool = False) -> bool:
         return False
     options = [
         "-c listen_addresses=''",
-        f"-k {RUN_DIR}",
+        f"-k {RUN_DIR.resolve()}",
         f"-p {PG_PORT}",
         "-c max_connections=200",
         "-c shared_buffers=512MB",
@@ -210,12 +211,12 @@ def postgres_start(*, fast: bool = False) -> bool:
                 _pg_bin("pg_ctl"),
                 "start",
                 "-D",
-                str(PG_DATA),
+                str(PG_DATA.resolve()),
                 "-w",
                 "-t",
                 "60",
                 "-l",
-                str(LOG_DIR / "postgres.log"),
+                str(LOG_DIR.resolve() / "postgres.log"),
                 "-o",
                 " ".join(options),
             ]
@@ -254,7 +255,9 @@ def postgres_stop() -> None:
     if postgres_running():
         say("Stopping PostgreSQL ...")
         subprocess.run(
-            _as_postgres([_pg_bin("pg_ctl"), "stop", "-D", str(PG_DATA), "-m", "fast", "-w"]),
+            _as_postgres(
+                [_pg_bin("pg_ctl"), "stop", "-D", str(PG_DATA.resolve()), "-m", "fast", "-w"]
+            ),
             check=False,
             stdout=subprocess.DEVNULL,
         )
