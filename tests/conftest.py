@@ -19,6 +19,20 @@ os.environ["CACHE_KEY_PREFIX"] = CACHE_KEY_PREFIX
 pytest_plugins = ["tests.fixtures.services", "tests.fixtures.browser", "tests.fixtures.ldap"]
 
 
+@pytest.fixture(scope="session")
+def django_db_setup(django_db_setup, django_db_blocker):
+    """pytest-django's, plus: before the test database is dropped, end the sessions that
+    threads and processes of the tests may have left on it (the drop would fail)."""
+    yield
+    from django.db import connection
+
+    with django_db_blocker.unblock(), connection.cursor() as cursor:
+        cursor.execute(
+            "SELECT pg_terminate_backend(pid) FROM pg_stat_activity "
+            "WHERE datname = current_database() AND pid <> pg_backend_pid()"
+        )
+
+
 @pytest.fixture(autouse=True, scope="session")
 def own_cache_keys():
     """The settings were read before this file: give this process's cache its own prefix."""

@@ -370,7 +370,7 @@ def test_a_forged_code_is_told_apart_and_logged(client, document, caplog):
 
     assert response.status_code == 200
     body = response.text
-    assert "No document has been issued with this code" in body
+    assert "No se ha emitido ningún documento con este código" in body
     assert 'value="abcd efgh jkmn pqrs"' in body  # what was typed stays in the field
     assert 'aria-invalid="true"' in body
     assert 'aria-describedby="code-help code-error"' in body
@@ -385,7 +385,7 @@ def test_garbage_gets_a_clear_error_next_to_the_field(client, garbage, caplog):
 
     assert response.status_code == 200
     body = response.text
-    assert "This is not a verification code" in body
+    assert "Esto no es un código de verificación" in body
     assert 'aria-invalid="true"' in body
     assert "<b>x</b>" not in body
     if garbage == "<b>x</b>":
@@ -397,7 +397,7 @@ def test_garbage_gets_a_clear_error_next_to_the_field(client, garbage, caplog):
 def test_an_empty_code_asks_for_one(client):
     response = client.get(VERIFY, {"code": ""})
     assert response.status_code == 200
-    assert "Type the code printed on the document" in response.text
+    assert "Escriba el código impreso en el documento" in response.text
 
 
 def test_the_download_is_the_issued_pdf_byte_for_byte(client, document):
@@ -416,7 +416,7 @@ def test_the_download_is_the_issued_pdf_byte_for_byte(client, document):
 def test_no_download_for_a_code_nobody_issued(client, document):
     response = client.get("/sede/verificar/ABCD-EFGH-JKMN-PQRS/descargar/")
     assert response.status_code == 404
-    assert "No document has been issued with this code" in response.text
+    assert "No se ha emitido ningún documento con este código" in response.text
     assert client.get("/sede/verificar/nonsense/descargar/").status_code == 404
 
 
@@ -427,7 +427,7 @@ def test_attempts_are_limited_per_address(client, document):
 
     response = client.get(VERIFY, {"code": document.display_code})
     assert response.status_code == 429
-    assert "Too many attempts" in response.text
+    assert "Demasiados intentos" in response.text
     assert int(response["Retry-After"]) > 0
     assert document.sha256 not in response.text
     download = client.get(f"/sede/verificar/{document.display_code}/descargar/")
@@ -474,7 +474,7 @@ def test_verification_in_chromium_is_accessible_on_a_phone(page, console_errors,
     field.fill("abcd efgh jkmn pqrs")
     with page.expect_navigation():
         field.press("Enter")
-    expect(page.locator("#code-error")).to_contain_text("No document has been issued")
+    expect(page.locator("#code-error")).to_contain_text("No se ha emitido ningún documento")
     expect(field).to_have_value("abcd efgh jkmn pqrs")
     expect(field).to_be_focused()
     assert page.evaluate("() => document.documentElement.scrollWidth") <= PHONE["width"]
