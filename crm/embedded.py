@@ -550,6 +550,7 @@ def run() -> int:
             [*celery, "beat", "-l", "INFO", "-s", str(DATA_DIR / "celerybeat-schedule")],
             env,
         )
+        _wait_for_web(port, supervisor)
         _print_banner(port, env)
         return supervisor.wait()
     finally:
@@ -557,6 +558,19 @@ def run() -> int:
         if directory is not None:
             directory.stop()
         stop_services(started)
+
+
+def _wait_for_web(port: int, supervisor: Supervisor, timeout: float = 60) -> None:
+    """Say the CRM is running only once its web server accepts connections."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if any(process.poll() is not None for _name, process in supervisor.children):
+            return  # the supervisor reports which one exited
+        with socket.socket() as probe:
+            probe.settimeout(0.5)
+            if probe.connect_ex(("127.0.0.1", port)) == 0:
+                return
+        time.sleep(0.2)
 
 
 def _print_banner(port: int, env: dict[str, str]) -> None:
