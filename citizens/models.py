@@ -7,23 +7,21 @@ case-free, trigram-indexed) and paged by keyset over indexed orderings; nothing 
 
 from __future__ import annotations
 
-import os
 import uuid
 
 from django.conf import settings
 from django.contrib.postgres.fields import ArrayField
 from django.contrib.postgres.indexes import GinIndex
 from django.core.exceptions import ValidationError
-from django.core.files.storage import FileSystemStorage
 from django.core.validators import MaxValueValidator, MinValueValidator
 from django.db import models
 from django.db.models import Q
 from django.utils import timezone
-from django.utils.functional import cached_property
 from django.utils.translation import gettext_lazy as _
 from django.utils.translation import pgettext_lazy
 
 from citizens.text import normalise
+from crm.models import private_storage  # uploaded files are private: see crm.models
 
 
 class ModuleAccess(models.Model):
@@ -612,25 +610,6 @@ class BlockedData(models.Model):
 
 
 # --- Imports of people and organisations (citizens.imports) ------------------------------------
-
-
-class PrivateFileStorage(FileSystemStorage):
-    """Files kept under ``MEDIA_ROOT/private/``: never given a URL, read only by the CRM's own code
-    (a deployment must not serve that folder)."""
-
-    @cached_property
-    def base_location(self):
-        return self._value_or_setting(self._location, os.path.join(settings.MEDIA_ROOT, "private"))
-
-    def url(self, name):
-        raise ValueError("Private files have no URL.")
-
-
-_private_storage = PrivateFileStorage()
-
-
-def private_storage() -> PrivateFileStorage:
-    return _private_storage
 
 
 def import_file_name(instance: ImportJob, filename: str) -> str:
