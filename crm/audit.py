@@ -213,3 +213,12 @@ def verify_chain(events: Iterable[AuditEvent] | None = None) -> Iterator[ChainBr
         if compute_hash(event) != event.hash:
             yield ChainBreak(event.pk, "its content does not match its hash (it was changed)")
         previous = event.hash
+
+
+def hold_chain_lock() -> None:
+    """Take the chain's lock now, in the caller's transaction, where ``log_event`` would take it
+    later. A transaction that takes another lock (a registry counter's) and also writes the
+    trail must take this one first, so that every transaction takes the two in one order and
+    none waits for the other in a circle."""
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT pg_advisory_xact_lock(%s)", [_LOCK_KEY])
