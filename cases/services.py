@@ -43,7 +43,7 @@ from crm.calendar import BusinessCalendar
 from crm.models import AuditAction, Unit, User, unit_ids_for_user
 from crm.registry import next_registry_number
 
-from .clock import case_calendar, refresh_clock
+from .clock import case_calendar, filing_date, refresh_clock
 from .models import (
     CITIZEN_REPLY_DAYS,
     OPEN_STATUSES,
@@ -241,7 +241,9 @@ class Filing:
 
 
 def _tracking_secret(registry_number: str, nonce: str, key: str) -> str:
-    digest = salted_hmac(TRACKING_SALT, f"{registry_number}:{nonce}", secret=key).digest()
+    digest = salted_hmac(
+        TRACKING_SALT, f"{registry_number}:{nonce}", secret=key, algorithm="sha256"
+    ).digest()
     return base64.b32encode(digest).decode("ascii")[:TRACKING_SECRET_LENGTH]
 
 
@@ -595,7 +597,9 @@ def case_request_information(
     if not text.strip():
         raise ValidationError({"text": _("Say what information the citizen must give.")})
     calendar = case_calendar(case)
-    today = today or calendar.today()
+    # A request made before the filing's official date (a Sunday filing handled on Sunday)
+    # suspends from that date: the term had not started yet.
+    today = max(today or calendar.today(), filing_date(case, calendar))
     CaseSuspension.objects.create(
         case=case, started_on=today, reason=str(_("More information requested"))
     )
@@ -617,7 +621,9 @@ def case_request_information(
 
 
 def _resume(case: Case, *, ended_on: date, calendar: BusinessCalendar) -> None:
-    CaseSuspension.objects.filter(case=case, ended_on__isnull=True).update(ended_on=ended_on)
+    for suspension in CaseSuspension.objects.filter(case=case, ended_on__isnull=True):
+        suspension.ended_on = max(ended_on, suspension.started_on)
+        suspension.save(update_fields=["ended_on"])
     case.reply_due_date = None
     refresh_clock(case, calendar)
 
