@@ -33,6 +33,8 @@ urlpatterns = [
         public_views.download_document,
         name="download_document",
     ),
+    # After verificar/: cases' public forms take /sede/<type code>/.
+    path("sede/", include("cases.public_urls")),
 ]
 
 handler403 = "crm.views.permission_denied"

@@ -16,6 +16,7 @@ packages=(
   postgresql postgresql-contrib redis-server gettext build-essential
   libldap2-dev libsasl2-dev libpq5
   libpango-1.0-0 libpangoft2-1.0-0 libharfbuzz-subset0 fonts-dejavu-core fonts-liberation2
+  libmagic1
   nodejs npm
 )
 if [ "$mode" = test ]; then
