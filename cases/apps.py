@@ -20,16 +20,26 @@ class CasesConfig(AppConfig):
         icon="inboxes",
     )
 
+    def ready(self) -> None:
+        from citizens.filters import register_open_cases
+        from citizens.models import Organization, Person
+        from citizens.panels import (
+            register_organization_panel,
+            register_person_panel,
+            register_related_links,
+        )
+
+        from . import integration
+
+        register_person_panel("cases", integration.person_cases, order=10)
+        register_organization_panel("cases", integration.organization_cases, order=10)
+        register_open_cases(Person, integration.person_has_open_cases)
+        register_open_cases(Organization, integration.organization_has_open_cases)
+        register_related_links("cases.case", integration.case_links)
+
     def home_panels(self, request: HttpRequest) -> list[Panel]:
-        return [
-            Panel(
-                title=_("My cases"),
-                template_name="_partials/panel_empty.html",
-                empty_text=_("You have no open cases."),
-            ),
-            Panel(
-                title=_("Due soon"),
-                template_name="_partials/panel_empty.html",
-                empty_text=_("No cases are due in the next five business days."),
-            ),
-        ]
+        from . import integration
+
+        if not request.user.has_perm("cases.access"):
+            return []
+        return [integration.my_cases(request), integration.due_soon(request)]

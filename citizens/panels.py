@@ -21,7 +21,7 @@ two queries at most, the page's budget is small.
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 
 from citizens.models import Organization, Person
@@ -29,6 +29,9 @@ from crm.models import User
 from crm.modules import Panel
 
 PersonPanelProvider = Callable[[Person, User], Panel | None]
+# ids of one module's records on a timeline page, the user -> {id: (label, url)} of those the user
+# may open (e.g. {42: ("Case QS-2026-000042", "/cases/42/")}).
+RelatedLinksResolver = Callable[[Iterable[int], User], dict[int, tuple[str, str]]]
 OrganizationPanelProvider = Callable[[Organization, User], Panel | None]
 
 
@@ -78,3 +81,34 @@ def person_panels(person: Person, user: User) -> list[Panel]:
 
 def organization_panels(organization: Organization, user: User) -> list[Panel]:
     return _collect(_organization_providers, organization, user)
+
+
+# --- Links from the timeline to other modules' records -----------------------------------------
+
+_related_resolvers: dict[str, RelatedLinksResolver] = {}
+
+
+def register_related_links(related_type: str, resolver: RelatedLinksResolver) -> None:
+    """Let the module of ``related_type`` (an interaction's ``related_type``, e.g. "cases.case")
+    name and link its records on the timeline. The resolver is called once per timeline page
+    with the ids found there; ids it leaves out keep the plain label, without a link."""
+    _related_resolvers[related_type] = resolver
+
+
+def unregister_related_links(related_type: str) -> None:
+    _related_resolvers.pop(related_type, None)
+
+
+def link_related(interactions: Iterable, user: User) -> None:
+    """Set ``related_url`` (and a better ``related_label``) on the interactions whose module
+    registered a resolver: one call per module, whatever the number of interactions."""
+    by_type: dict[str, list] = {}
+    for interaction in interactions:
+        interaction.related_url = ""
+        if interaction.related_type in _related_resolvers and interaction.related_id:
+            by_type.setdefault(interaction.related_type, []).append(interaction)
+    for related_type, items in by_type.items():
+        links = _related_resolvers[related_type]({item.related_id for item in items}, user)
+        for item in items:
+            if item.related_id in links:
+                item.related_label, item.related_url = links[item.related_id]

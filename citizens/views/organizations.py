@@ -135,7 +135,8 @@ def organization_detail(request: HttpRequest, pk: int) -> HttpResponse:
     if organization.blocked_at:
         return render(request, "citizens/organization_blocked.html", {"organization": organization})
     page = decorate_timeline(
-        timeline_page(Interaction.objects.filter(organization=organization), request)
+        timeline_page(Interaction.objects.filter(organization=organization), request),
+        request.user,
     )
     if request.headers.get("HX-Request") and request.GET.get("cursor"):
         return render(request, "citizens/_timeline.html", {"page": page, "record": organization})

@@ -48,7 +48,7 @@ from citizens.models import (
     Relationship,
     Team,
 )
-from citizens.panels import person_panels
+from citizens.panels import link_related, person_panels
 from citizens.services import (
     interaction_log,
     person_create,
@@ -91,9 +91,11 @@ def related_label(interaction: Interaction) -> str:
     return f"{str(model._meta.verbose_name).capitalize()} {interaction.related_id}"
 
 
-def decorate_timeline(page: KeysetPage) -> KeysetPage:
+def decorate_timeline(page: KeysetPage, user=None) -> KeysetPage:
     for interaction in page.items:
         interaction.related_label = related_label(interaction)
+    if user is not None:
+        link_related(page.items, user)  # links to the modules' records (citizens.panels)
     return page
 
 
@@ -380,7 +382,9 @@ def person_detail(request: HttpRequest, pk: int) -> HttpResponse:
     if person.blocked_at:
         return render(request, "citizens/person_blocked.html", {"person": person})
 
-    page = decorate_timeline(timeline_page(Interaction.objects.filter(person=person), request))
+    page = decorate_timeline(
+        timeline_page(Interaction.objects.filter(person=person), request), request.user
+    )
     if request.headers.get("HX-Request") and request.GET.get("cursor"):
         return render(request, "citizens/_timeline.html", {"page": page, "record": person})
 

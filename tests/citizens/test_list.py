@@ -175,6 +175,36 @@ def test_a_row_shows_masked_document_main_contacts_and_notification_municipality
     assert f'href="{reverse("citizens:person_detail", args=[jose.pk])}"' in row
 
 
+def test_rows_escape_what_people_typed_and_mark_restricted_records():
+    from citizens.templatetags.citizens_tags import party_rows
+
+    row = directory.PartyRow(
+        pk=7,
+        name='Ana <script>"x"</script> & Co',
+        document_end="",
+        has_document=False,
+        email="a&b@example.org",
+        phone="",
+        phone_e164="",
+        municipality="L'Hospitalet",
+        url=None,
+        restricted=True,
+        kind="Empresa <S.L.>",
+    )
+    html = party_rows([row], kind=True)
+    assert "<script>" not in html
+    assert "Ana &lt;script&gt;&quot;x&quot;&lt;/script&gt; &amp; Co" in html
+    assert "<a " not in html  # no 360° page, no phone: no links
+    assert '<span class="badge text-bg-warning ms-1">' in html
+    assert "<td>Empresa &lt;S.L.&gt;</td>" in html
+    assert "a&amp;b@example.org" in html
+    assert "L&#x27;Hospitalet" in html
+    assert "—" in html  # no document
+    assert html.count("<tr>") == 1
+    assert party_rows([], "Nobody <here>") == '<tr><td colspan="5">Nobody &lt;here&gt;</td></tr>'
+    assert 'colspan="6"' in party_rows([], "", kind=True)
+
+
 def test_blocked_people_never_appear(client, jose, ana):
     person_block(person=ana, actor=None)
     Person.objects.filter(pk=jose.pk).update(blocked_at=timezone.now())  # with its data
@@ -353,6 +383,17 @@ def test_unknown_order_is_an_error_not_a_sort_by_any_field(client, jose):
 
 
 def test_has_open_cases_appears_only_once_something_registers_it(client, jose, ana):
+    # The cases app registers its own at start-up: put it aside for this test.
+    registered = citizen_filters.open_cases_condition(Person)
+    citizen_filters.unregister_open_cases(Person)
+    try:
+        _has_open_cases_appears_once_registered(client, ana)
+    finally:
+        if registered is not None:
+            citizen_filters.register_open_cases(Person, registered)
+
+
+def _has_open_cases_appears_once_registered(client, ana):
     assert "has_open_cases" not in client.get(LIST_URL).text
     # What the cases app will register; here, "has a phone interaction" stands in for a case.
     citizen_filters.register_open_cases(
@@ -365,7 +406,6 @@ def test_has_open_cases_appears_only_once_something_registers_it(client, jose, a
         assert 'name="has_open_cases"' in response.text
         assert names(client.get(LIST_URL, {"has_open_cases": "yes"})) == [ANA]
         assert names(client.get(LIST_URL, {"has_open_cases": "no"})) == [JOSE]
-        assert "has_open_cases" not in client.get("/citizens/organisations/").text
     finally:
         citizen_filters.unregister_open_cases(Person)
     assert "has_open_cases" not in client.get(LIST_URL).text
