@@ -56,6 +56,7 @@ from .models import (
     CaseType,
     EntryKind,
     Hearing,
+    SavedView,
     SubjectArea,
 )
 
@@ -403,31 +404,16 @@ def case_file(
     ):
         raise ValidationError({"hearing": _("This public hearing is closed.")})
     filer = filer.cleaned()
-    new_person = False
-    if person is None:
-        person = find_person(filer)
-        if person is None:
-            person = _new_person(filer, actor=actor, language=language)
-            new_person = True
-    organization = _organization(filer, person, actor=actor)
     unit = unit or (subject_area.unit if subject_area else None) or case_type.default_unit
     calendar = BusinessCalendar(citizen_municipality=filer.municipality or None)
-
-    # From here the transaction holds the audit chain's lock, then the series' counter: keep it
-    # short. The number is taken last, right before the rows that carry it.
-    hold_chain_lock()
-    number = next_registry_number(series=case_type.series, year=calendar.today().year)
-    filed_at = filed_at or number.registered_at or timezone.now()
+    # The case is built and checked before the first write: the checks' queries (references,
+    # constraints) run before the audit chain's lock, which the first audited write takes.
     case = Case(
-        registry_number=number.formatted,
-        filed_at=filed_at,
-        official_filed_at=calendar.official_filing_time(filed_at),
+        filed_at=filed_at or timezone.now(),
         channel=channel,
         tracking_nonce=secrets.token_hex(16),
         case_type=case_type,
         subject_area=subject_area,
-        person=person,
-        organization=organization,
         filer=filer.as_record(),
         subject=subject.strip()[:200],
         text=text.strip(),
@@ -440,8 +426,31 @@ def case_file(
         registered_by=actor,
         deadline_days=case_type.deadline_days,
     )
+    case.official_filed_at = calendar.official_filing_time(case.filed_at)
     refresh_clock(case, calendar)
-    case.full_clean(exclude=["tracking_nonce", "registry_number", "filer"])
+    case.full_clean(
+        exclude=["tracking_nonce", "registry_number", "filer", "person", "organization"]
+    )
+    new_person = False
+    if person is None:
+        person = find_person(filer)
+        if person is None:
+            person = _new_person(filer, actor=actor, language=language)
+            new_person = True
+    organization = _organization(filer, person, actor=actor)
+    case.person, case.organization = person, organization
+
+    # From here the transaction holds the audit chain's lock (from the new person's audit event,
+    # or taken now), then the series' counter: keep it short. The number is taken last, right
+    # before the rows that carry it; the filing's time is the number's, unless given.
+    hold_chain_lock()
+    number = next_registry_number(series=case_type.series, year=calendar.today().year)
+    case.registry_number = number.formatted
+    if filed_at is None and number.registered_at is not None:
+        case.filed_at = number.registered_at
+        case.official_filed_at = calendar.official_filing_time(case.filed_at)
+        refresh_clock(case, calendar)
+    filed_at = case.filed_at
     case.save(force_insert=True)
     entry = CaseEntry.objects.create(
         case=case,
@@ -574,6 +583,9 @@ def case_start(*, case: Case, actor: User) -> Case:
 @transaction.atomic
 def case_comment(*, case: Case, actor: User, text: str) -> CaseEntry:
     """An internal comment: never shown to the citizen."""
+    # The case's row first, the audit chain's lock after, as every writer of the case does: a
+    # worker issuing its receipt holds the row and waits for the chain (no deadlock).
+    case = _lock(case)
     _require(can_comment(actor, case))
     if not text.strip():
         raise ValidationError({"text": _("Write the comment.")})
@@ -799,6 +811,7 @@ def case_task_add(
     *, case: Case, actor: User, unit: Unit, description: str, assignee: User | None = None
 ) -> CaseTask:
     """Involve another unit: it gets a task and sees the case."""
+    case = _lock(case)  # the row before the audit chain's lock (see case_comment)
     _require(can_handle(actor, case) or can_assign(actor, case))
     _require_status(case, OPEN_STATUSES)
     if not description.strip():
@@ -821,6 +834,7 @@ def case_task_add(
 @transaction.atomic
 def case_task_complete(*, task: CaseTask, actor: User, outcome: str) -> CaseTask:
     task = CaseTask.objects.select_for_update().get(pk=task.pk)
+    task.case = _lock(task.case)  # the row before the audit chain's lock (see case_comment)
     units = unit_ids_for_user(actor)
     _require(
         _is_admin(actor)
@@ -842,3 +856,49 @@ def case_task_complete(*, task: CaseTask, actor: User, outcome: str) -> CaseTask
     )
     log_event(actor=actor, action=AuditAction.UPDATE, obj=task, changes={"done": True})
     return task
+
+
+# --- Reads and the queue's saved views -----------------------------------------------------------
+
+
+def case_read(
+    *, actor: User, case: Case, what: str = "detail", details: dict[str, Any] | None = None
+) -> None:
+    """A member of staff saw a case (the citizen's personal data in it) or one of its files or
+    documents (ENS op.exp.8): the case page, every download."""
+    log_event(
+        actor=actor, action=AuditAction.READ, obj=case, changes={"what": what, **(details or {})}
+    )
+
+
+@transaction.atomic
+def saved_view_save(*, user: User, name: str, query: str) -> SavedView:
+    """Keep the queue's filters (``query``, a query string) under a name of the user's; the
+    same name again replaces what it held."""
+    name = " ".join(name.split())
+    if not name:
+        raise ValidationError({"name": _("Give the view a name.")})
+    if not query:
+        raise ValidationError({"name": _("Choose some filters before saving them as a view.")})
+    field = SavedView._meta.get_field("query")
+    if len(query) > field.max_length:
+        raise ValidationError({"name": _("These filters are too long to be saved.")})
+    view, created = SavedView.objects.update_or_create(
+        user=user, name=name[:100], defaults={"query": query}
+    )
+    log_event(
+        actor=user,
+        action=AuditAction.CREATE if created else AuditAction.UPDATE,
+        obj=view,
+        changes={"name": view.name, "query": query},
+    )
+    return view
+
+
+@transaction.atomic
+def saved_view_delete(*, view: SavedView, actor: User) -> None:
+    """Remove one of the user's own saved views."""
+    if view.user_id != actor.pk:
+        raise CaseActionDenied(_("This view is not yours."))
+    log_event(actor=actor, action=AuditAction.DELETE, obj=view, changes={"name": view.name})
+    view.delete()

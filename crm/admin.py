@@ -50,8 +50,11 @@ class AuditedAdminMixin:
 
 
 class MembershipInline(admin.TabularInline):
+    """The user's units; a head of unit also gets the unit's deadline reminders (cases)."""
+
     model = Membership
     extra = 1
+    fields = ["unit", "is_head", "from_directory"]
     autocomplete_fields = ["unit"]
     readonly_fields = ["from_directory"]
 

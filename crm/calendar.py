@@ -22,6 +22,7 @@ import re
 import threading
 import unicodedata
 import uuid
+import weakref
 from collections.abc import Iterable, Mapping
 from datetime import date, datetime, time, timedelta
 from zoneinfo import ZoneInfo
@@ -129,19 +130,34 @@ def local_holidays_changed(*, using: str = DEFAULT_DB_ALIAS) -> None:
     transaction.on_commit(_publish_local_holidays, using=using)
 
 
+# The version read during the request being served (a weak reference to the request, and the
+# version): a page that makes a calendar per citizen's municipality (the queue: one per row's
+# municipality) reads the shared cache once, not once per calendar.
+_request_version = threading.local()
+
+
 def _publish_local_holidays() -> None:
     _uncommitted.changed = False
+    _request_version.value = None
     cache.set(LOCAL_HOLIDAYS_VERSION_KEY, uuid.uuid4().hex, timeout=None)
 
 
 def _local_holidays_version() -> str | None:
-    """The version of the committed local holidays; None while this thread's transaction has
-    changed some (read them afresh and remember nothing)."""
+    """The version of the committed local holidays, read once per request served; None while
+    this thread's transaction has changed some (read them afresh and remember nothing)."""
+    from crm.audit import current_request
+
     if getattr(_uncommitted, "changed", False):
         if connections[DEFAULT_DB_ALIAS].in_atomic_block:
             return None
         _uncommitted.changed = False  # that transaction ended without committing
-    return cache.get_or_set(LOCAL_HOLIDAYS_VERSION_KEY, lambda: uuid.uuid4().hex, timeout=None)
+    request = current_request()
+    remembered = getattr(_request_version, "value", None)
+    if request is not None and remembered is not None and remembered[0]() is request:
+        return remembered[1]
+    version = cache.get_or_set(LOCAL_HOLIDAYS_VERSION_KEY, lambda: uuid.uuid4().hex, timeout=None)
+    _request_version.value = (weakref.ref(request), version) if request is not None else None
+    return version
 
 
 def forget_holiday_caches() -> None:
@@ -150,6 +166,7 @@ def forget_holiday_caches() -> None:
     _local_holidays.cache_clear()
     regional_holidays.cache_clear()
     _uncommitted.changed = False
+    _request_version.value = None
     cache.set(LOCAL_HOLIDAYS_VERSION_KEY, uuid.uuid4().hex, timeout=None)
 
 
@@ -250,11 +267,17 @@ class BusinessCalendar:
         before ``start``): ``business_days_between(d, add_business_days(d, n)) == n``."""
         if end < start:
             return -self.business_days_between(end, start)
-        count = 0
-        day = start + ONE_DAY
-        while day <= end:
-            count += self.is_business_day(day)
-            day += ONE_DAY
+        # Weekdays by whole weeks, then the days left over; then the holidays on weekdays in
+        # between. A count over years (an old overdue case in the queue) costs what a week's does.
+        weeks, extra = divmod((end - start).days, 7)
+        count = 5 * weeks + sum(
+            (start + timedelta(days=7 * weeks + offset)).weekday() < 5
+            for offset in range(1, extra + 1)
+        )
+        for year in range(start.year, end.year + 1):
+            count -= sum(
+                1 for day in self.holidays_in(year) if start < day <= end and day.weekday() < 5
+            )
         return count
 
     # --- Registry time (art. 31) ------------------------------------------------------------

@@ -168,6 +168,22 @@ CELERY_BEAT_SCHEDULE["find-duplicates"] = {
     "task": "citizens.tasks.find_duplicates",
     "schedule": crontab(hour=2, minute=30),
 }
+# Cases (docs/cases.md): receipts whose task was lost are queued again every minute; reminders of
+# cases due soon and overdue, once per case and state, every hour of the working day (UTC hours:
+# 07:05-20:05 in Madrid in winter); the clock of cases whose citizen did not reply within their
+# term runs again every night, after midnight in Spain.
+CELERY_BEAT_SCHEDULE["sweep-receipts"] = {
+    "task": "cases.tasks.sweep_receipts",
+    "schedule": 60.0,
+}
+CELERY_BEAT_SCHEDULE["send-deadline-notices"] = {
+    "task": "cases.tasks.send_deadline_notices",
+    "schedule": crontab(hour="6-19", minute=5),
+}
+CELERY_BEAT_SCHEDULE["resume-unanswered-cases"] = {
+    "task": "cases.tasks.resume_unanswered_cases",
+    "schedule": crontab(hour=0, minute=15),
+}
 
 # --- Email --------------------------------------------------------------------------------
 # The embedded default sends through a local SMTP catcher that `make run` starts; it keeps every
@@ -347,6 +363,26 @@ LOGGING = {
         "fontTools": {"level": "WARNING"},
     },
 }
+
+# --- Public site (sede electrónica): anti-abuse and attachments --------------------------------
+# The public forms (cases.public_views) take files checked by their content (cases.uploads): at
+# most SEDE_UPLOAD_MAX_FILES per filing, each up to SEDE_UPLOAD_MAX_FILE_MB and all together up
+# to SEDE_UPLOAD_MAX_TOTAL_MB.
+SEDE_UPLOAD_MAX_FILES = env.int("SEDE_UPLOAD_MAX_FILES", 5, minimum=1, maximum=20)
+SEDE_UPLOAD_MAX_FILE_SIZE = (
+    env.int("SEDE_UPLOAD_MAX_FILE_MB", 10, minimum=1, maximum=100) * 1024 * 1024
+)
+SEDE_UPLOAD_MAX_TOTAL_SIZE = (
+    env.int("SEDE_UPLOAD_MAX_TOTAL_MB", 20, minimum=1, maximum=200) * 1024 * 1024
+)
+# A form sent sooner than this after it was shown is refused (people take longer than robots).
+SEDE_MIN_FILL_SECONDS = env.int("SEDE_MIN_FILL_SECONDS", 4, minimum=0, maximum=600)
+# Filings (and replies) per client address in a window of minutes; over it, a 429 page.
+SEDE_FILING_LIMIT = env.int("SEDE_FILING_LIMIT", 10, minimum=1)
+SEDE_FILING_WINDOW_MINUTES = env.int("SEDE_FILING_WINDOW_MINUTES", 60, minimum=1)
+# Attempts to open a case's tracking page (registry number and secret) per client address.
+SEDE_TRACKING_LIMIT = env.int("SEDE_TRACKING_LIMIT", 20, minimum=1)
+SEDE_TRACKING_WINDOW_MINUTES = env.int("SEDE_TRACKING_WINDOW_MINUTES", 10, minimum=1)
 
 # --- Data protection ---------------------------------------------------------------------------
 # Erased people's data is blocked (kept apart) for this many years before it may be destroyed.

@@ -70,6 +70,42 @@ def flush_past_the_audit_trigger():
         yield
 
 
+# The data migrations that seed catalogues: (app, migration module).
+SEEDING_MIGRATIONS = [("cases", "0003_catalogue"), ("cases", "0004_accessibility_case_type")]
+
+
+def seed_catalogues() -> None:
+    """Put back what the data migrations seed (case types, subject areas), as they do it."""
+    import importlib
+
+    from django.apps import apps
+
+    for app, migration in SEEDING_MIGRATIONS:
+        importlib.import_module(f"{app}.migrations.{migration}").create(apps, None)
+
+
+@pytest.fixture(autouse=True)
+def seeded_catalogues(request):
+    """A transactional test (a real worker, a browser) ends with a flush that empties every
+    table, the catalogues the migrations seeded included: the tests after it get them back."""
+    marker = request.node.get_closest_marker("django_db")
+    names = set(request.fixturenames)
+    if (
+        "transactional_db" in names
+        or "live_server" in names
+        or (marker and marker.kwargs.get("transaction"))
+    ):
+        request.getfixturevalue("transactional_db")
+    elif "db" in names or marker:
+        request.getfixturevalue("db")
+    else:
+        return
+    from cases.models import CaseType
+
+    if not CaseType.objects.exists():
+        seed_catalogues()
+
+
 @pytest.fixture(autouse=True)
 def fresh_unit_tree():
     """Each test rolls its units back, but the cached tree lives in Redis: start afresh."""

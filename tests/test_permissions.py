@@ -42,6 +42,9 @@ class Case:
     anonymous_redirect: str = "/accounts/login/"
     build: Callable[[], str] | None = None  # makes the record the URL needs, returns the URL
     public: bool = False  # a page of the public site: 200 for every role and for anonymous
+    method: str = "get"  # "post" for the actions (POST-only URLs)
+    data: Callable[[], dict] | None = None  # what is posted (made after ``build``)
+    ok_status: int = 200  # for the allowed roles (a POST action redirects: 302)
 
 
 def person_url(suffix: str = "") -> Callable[[], str]:
@@ -89,12 +92,99 @@ def public_verification_url(suffix: str = "") -> Callable[[], str]:
     return build
 
 
+def staff_case_url(suffix: str = "", *, status: str = "", uploads: bool = False, extra=None):
+    """A case of Urbanismo (the unit ``make_user`` gives), filed on the public site."""
+
+    def build() -> str:
+        from cases.models import Case as CaseRecord
+        from cases.models import CaseType
+        from cases.services import Filer, Upload, case_file
+        from crm.models import Unit
+
+        files = [Upload("a.pdf", b"%PDF-1.4\n%%EOF\n", "application/pdf")] if uploads else []
+        case = case_file(
+            case_type=CaseType.objects.get(code="queja"),
+            filer=Filer(given_name="Ana", email="ana@example.org"),
+            subject="Farola",
+            text="Apagada",
+            unit=Unit.objects.get(code="urbanismo"),
+            uploads=files,
+        ).case
+        if status:
+            CaseRecord.objects.filter(pk=case.pk).update(status=status)
+        return f"/cases/{case.pk}/{extra(case) if extra else suffix}"
+
+    return build
+
+
+def first_case_number() -> dict:
+    from cases.models import Case as CaseRecord
+
+    return {"duplicate-original": CaseRecord.objects.order_by("pk").first().registry_number}
+
+
+def case_duplicate_url() -> str:
+    staff_case_url()()  # the original
+    return staff_case_url("duplicate/")()
+
+
+def unit_pk(code: str) -> int:
+    from crm.models import Unit
+
+    return Unit.objects.get(code=code).pk
+
+
+def case_task_url() -> str:
+    def task(case) -> str:
+        from cases.models import CaseTask
+        from crm.models import Unit
+
+        unit = Unit.objects.get(code="servicios-sociales")
+        task = CaseTask.objects.create(case=case, unit=unit, description="Informe")
+        return f"tasks/{task.pk}/complete/"
+
+    return staff_case_url(extra=task)()
+
+
+def case_receipt_url() -> str:
+    def receipt(case) -> str:
+        from cases.models import Case as CaseRecord
+        from crm.documents import issue_document
+
+        document = issue_document(
+            kind="receipt", title="Justificante", template_name="pdf/base.html", context={}
+        )
+        CaseRecord.objects.filter(pk=case.pk).update(receipt=document)
+        return "documents/receipt/"
+
+    return staff_case_url(extra=receipt)()
+
+
+def case_attachment_url() -> str:
+    return staff_case_url(
+        uploads=True, extra=lambda case: f"attachments/{case.attachments.get().pk}/"
+    )()
+
+
+def saved_view_delete_url() -> str:
+    """A view of the user asking (the last one created; anonymous: someone's)."""
+    from cases.models import SavedView
+    from crm.models import User
+
+    owner = User.objects.order_by("-pk").first() or User.objects.create_user("owner")
+    view = SavedView.objects.create(user=owner, name="Mías", query="assignee=me")
+    return f"/cases/views/{view.pk}/delete/"
+
+
 @pytest.fixture(autouse=True)
 def issued_files_in_tmp(settings, tmp_path):
     settings.MEDIA_ROOT = tmp_path
 
 
 CITIZENS_READ = frozenset(MODULE_ROLES["/citizens/"])
+CASES_READ = frozenset(MODULE_ROLES["/cases/"])
+CASES_ROUTE = frozenset({ADMIN, SERVICE, HANDLER})  # assign, tasks, comments, register
+CASES_HANDLE = frozenset({ADMIN, HANDLER})  # work on, ask, answer, close, reject...
 CITIZENS_WRITE = frozenset({ADMIN, SERVICE, PROMOTION})
 
 
@@ -157,6 +247,96 @@ MATRIX = [
         public=True,
         build=public_verification_url("{code}/descargar/"),
     ),
+    # Cases on the public site: the forms of every type seeded, receipt, tracking, statement.
+    Case("/sede/", frozenset(ROLE_CODES), public=True),
+    *(
+        Case(f"/sede/{code}/", frozenset(ROLE_CODES), public=True)
+        for code in (
+            "queja",
+            "sugerencia",
+            "solicitud-informacion",
+            "felicitacion",
+            "aviso",
+            "alegacion",
+            "propuesta",
+        )
+    ),
+    Case("/sede/justificante/", frozenset(ROLE_CODES), public=True),
+    Case("/sede/seguimiento/", frozenset(ROLE_CODES), public=True),
+    Case("/sede/accesibilidad/", frozenset(ROLE_CODES), public=True),
+    # Cases, staff side: the queue and its views, registering, the case page and its actions.
+    Case("/cases/?view=mine", CASES_READ),
+    Case("/cases/?status=open&deadline=overdue&q=farola", CASES_READ),
+    Case(
+        "/cases/views/",
+        CASES_READ,
+        method="post",
+        data=lambda: {"name": "Atrasados", "query": "deadline=overdue"},
+        ok_status=302,
+    ),
+    Case(
+        "/cases/views/<pk>/delete/",
+        CASES_READ,
+        build=saved_view_delete_url,
+        method="post",
+        ok_status=302,
+    ),
+    Case("/cases/new/", CASES_ROUTE),
+    Case("/cases/<pk>/", CASES_READ, build=staff_case_url()),
+    Case("/cases/<pk>/articles/?q=farola", CASES_READ, build=staff_case_url("articles/?q=farola")),
+    Case("/cases/<pk>/attachments/<id>/", CASES_READ, build=case_attachment_url),
+    Case("/cases/<pk>/documents/receipt/", CASES_READ, build=case_receipt_url),
+    *(
+        Case(
+            f"/cases/<pk>/{route}/",
+            allowed,
+            build=staff_case_url(f"{route}/", status=status),
+            method="post",
+            data=data,
+            ok_status=302,
+        )
+        for route, allowed, status, data in (
+            ("assign", CASES_ROUTE, "", lambda: {"assign-unit": unit_pk("urbanismo")}),
+            ("start", CASES_HANDLE, "", dict),
+            (
+                "request-information",
+                CASES_HANDLE,
+                "",
+                lambda: {"request_information-text": "¿Dónde?"},
+            ),
+            ("comment", CASES_ROUTE, "", lambda: {"comment-text": "Nota"}),
+            ("answer", CASES_HANDLE, "", lambda: {"answer-text": "Arreglada"}),
+            ("close", CASES_HANDLE, "answered", dict),
+            ("reject", CASES_HANDLE, "", lambda: {"reject-reason": "Anónima"}),
+            ("forward", CASES_HANDLE, "", lambda: {"forward-administration": "Estado"}),
+            (
+                "tasks/new",
+                CASES_ROUTE,
+                "",
+                lambda: {"task_add-unit": unit_pk("licencias"), "task_add-description": "Informe"},
+            ),
+        )
+    ),
+    Case(
+        "/cases/<pk>/duplicate/",
+        CASES_HANDLE,
+        build=case_duplicate_url,
+        method="post",
+        data=first_case_number,
+        ok_status=302,
+    ),
+    Case(
+        "/cases/<pk>/tasks/<id>/complete/",
+        CASES_HANDLE,
+        build=case_task_url,
+        method="post",
+        ok_status=302,
+    ),
+    Case("/admin/cases/casetype/", frozenset({ADMIN}), 302, "/admin/login/"),
+    Case("/admin/cases/subjectarea/", frozenset({ADMIN}), 302, "/admin/login/"),
+    Case("/admin/cases/hearing/", frozenset({ADMIN}), 302, "/admin/login/"),
+    Case("/admin/cases/knowledgearticle/", frozenset({ADMIN}), 302, "/admin/login/"),
+    Case("/admin/cases/case/?q=QS-2026-000001", frozenset({ADMIN}), 302, "/admin/login/"),
     Case("/admin/crm/issueddocument/", frozenset({ADMIN}), 302, "/admin/login/"),
     Case("/admin/crm/registrycounter/", frozenset({ADMIN}), 302, "/admin/login/"),
 ]
@@ -166,14 +346,17 @@ MATRIX = [
 @pytest.mark.parametrize("role", [*ROLE_CODES, None], ids=[*ROLE_CODES, "anonymous"])
 @pytest.mark.parametrize("case", MATRIX, ids=[case.path for case in MATRIX])
 def test_every_url_as_every_role(case, role, client_for):
-    response = client_for(role).get(case.build() if case.build else case.path)
+    client = client_for(role)
+    url = case.build() if case.build else case.path
+    send = client.post if case.method == "post" else client.get
+    response = send(url, case.data() if case.data else {})
     if case.public:
         assert response.status_code == 200
     elif role is None:
         assert response.status_code == 302
         assert response["Location"].startswith(case.anonymous_redirect)
     elif role in case.allowed:
-        assert response.status_code == 200
+        assert response.status_code == case.ok_status
     else:
         assert response.status_code == case.denied_status
         if case.denied_status == 403:

@@ -830,3 +830,73 @@ def test_staff_without_the_administrator_role_cannot_enter_holidays(client_for):
     response = client.get(reverse("admin:crm_localholiday_add"))
     assert response.status_code in {302, 403}
     assert LocalHoliday.objects.count() == 0
+
+
+def test_business_days_between_is_a_count_of_business_days_over_any_span():
+    """The count by whole weeks and holidays agrees with walking the days one by one, for spans
+    of nothing to three years, starting on every day of a week around New Year."""
+    calendar = BusinessCalendar("CT", municipalities=(), time_zone="Europe/Madrid")
+
+    def walked(start, end):
+        return sum(
+            calendar.is_business_day(start + timedelta(days=offset))
+            for offset in range(1, (end - start).days + 1)
+        )
+
+    start = date(2025, 12, 20)
+    for first in range(9):
+        for length in (*range(0, 30), 45, 100, 365, 366, 700, 1100):
+            a = start + timedelta(days=first)
+            b = a + timedelta(days=length)
+            assert calendar.business_days_between(a, b) == walked(a, b), (a, b)
+            assert calendar.business_days_between(b, a) == -walked(a, b), (a, b)
+
+
+@pytest.mark.django_db
+def test_calendars_of_one_request_read_the_version_once(monkeypatch, rf):
+    """A page with a calendar per citizen's municipality (the queue) asks the shared cache for
+    the local holidays' version once per request; the next request asks again."""
+    from crm import calendar as calendar_module
+    from crm.audit import AuditContextMiddleware
+
+    reads = []
+
+    class CountingCache:
+        def __getattr__(self, name):
+            return getattr(cache, name)
+
+        def get_or_set(self, key, *args, **kwargs):
+            reads.append(key)
+            return cache.get_or_set(key, *args, **kwargs)
+
+    monkeypatch.setattr(calendar_module, "cache", CountingCache())
+
+    def page(request):
+        for place in ("Madrid", "Getafe", "Alcalá de Henares", "Toledo"):
+            assert not calendar("MD", place).is_business_day(d("2026-05-01"))
+        return None
+
+    middleware = AuditContextMiddleware(page)
+    middleware(rf.get("/cases/"))
+    assert len(reads) == 1
+    middleware(rf.get("/cases/"))
+    assert len(reads) == 2
+    # Outside a request (a task), every calendar reads it.
+    calendar("MD", "Madrid").is_business_day(d("2026-05-04"))
+    calendar("MD", "Getafe").is_business_day(d("2026-05-04"))
+    assert len(reads) == 4
+
+
+@pytest.mark.django_db(transaction=True)
+def test_a_holiday_saved_during_a_request_is_seen_by_its_next_calendars(rf):
+    from crm.audit import AuditContextMiddleware
+
+    seen = []
+
+    def page(request):
+        seen.append(calendar("MD", "Madrid").is_business_day(d("2026-05-15")))
+        LocalHoliday.objects.create(municipality="Madrid", date=d("2026-05-15"), name="San Isidro")
+        seen.append(calendar("MD", "Madrid").is_business_day(d("2026-05-15")))
+
+    AuditContextMiddleware(page)(rf.get("/admin/"))
+    assert seen == [True, False]
