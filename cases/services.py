@@ -640,6 +640,24 @@ def _resume(case: Case, *, ended_on: date, calendar: BusinessCalendar) -> None:
     refresh_clock(case, calendar)
 
 
+def _in_timeline(
+    case: Case, *, actor: User | None, channel: str, direction: str, what: str, text: str
+) -> None:
+    """A contact about the case in its citizen's timeline (the 360° page)."""
+    if case.person_id:
+        interaction_log(
+            actor=actor,
+            person=case.person,
+            organization=case.organization,
+            channel=channel,
+            direction=direction,
+            subject=f"{case.registry_number}: {what}"[:200],
+            text=text[:2000],
+            unit=case.unit,
+            related=case,
+        )
+
+
 @transaction.atomic
 def case_citizen_reply(
     *, case: Case, text: str, uploads: Sequence[Upload] = (), today: date | None = None
@@ -662,18 +680,14 @@ def case_citizen_reply(
         changes={"attachments": len(uploads)},
     )
     _save_uploads(case, uploads, entry=entry, staff=False)
-    if case.person_id:
-        interaction_log(
-            actor=None,
-            person=case.person,
-            organization=case.organization,
-            channel=Channel.WEB_FORM,
-            direction="in",
-            subject=f"{case.registry_number}: {_('reply to a request for information')}"[:200],
-            text=entry.text[:2000],
-            unit=case.unit,
-            related=case,
-        )
+    _in_timeline(
+        case,
+        actor=None,
+        channel=Channel.WEB_FORM,
+        direction="in",
+        what=_("reply to a request for information"),
+        text=entry.text,
+    )
     from . import tasks
 
     transaction.on_commit(lambda: tasks.notify_citizen_reply.delay(case.pk))
@@ -721,18 +735,14 @@ def case_answer(*, case: Case, actor: User, text: str) -> Case:
         public=True,
         changes={"answered_at": case.answered_at},
     )
-    if case.person_id:
-        interaction_log(
-            actor=actor,
-            person=case.person,
-            organization=case.organization,
-            channel=Channel.EMAIL,
-            direction="out",
-            subject=f"{case.registry_number}: {_('answer')}"[:200],
-            text=case.public_answer[:2000],
-            unit=case.unit,
-            related=case,
-        )
+    _in_timeline(
+        case,
+        actor=actor,
+        channel=Channel.EMAIL,
+        direction="out",
+        what=_("answer"),
+        text=case.public_answer,
+    )
     from . import tasks
 
     transaction.on_commit(lambda: tasks.issue_answer.delay(case.pk))
