@@ -5,12 +5,15 @@ so an event exists exactly when the change it records was committed. The request
 client's IP come from the request being served (``AuditContextMiddleware``).
 
 Chain: every event stores the hash of the previous event and its own hash over its content.
-Writers take a transaction-level advisory lock while they read the last hash and insert, so the
-chain never forks; ids then follow chain order. ``verify_chain()`` walks it in id order.
+Writers take a transaction-level advisory lock, then read the last hash and insert, in one call
+of the database function ``crm_audit_append`` (which computes the hash), so the chain never
+forks; ids then follow chain order. ``verify_chain()`` walks it in id order and computes each
+hash again in Python.
 """
 
 from __future__ import annotations
 
+import contextlib
 import contextvars
 import hashlib
 import json
@@ -113,7 +116,13 @@ def object_label(obj: models.Model) -> str:
     return f"{obj._meta.app_label}.{obj._meta.model_name}"
 
 
+def _canonical(data: Mapping[str, Any]) -> str:
+    return json.dumps(data, sort_keys=True, separators=(",", ":"), ensure_ascii=False)
+
+
 def _payload(event: AuditEvent) -> bytes:
+    """What an event's hash is computed over: its content and the previous event's hash, as
+    canonical JSON (sorted keys, no spaces, UTF-8)."""
     data = {
         "prev": event.prev_hash,
         "at": event.occurred_at.astimezone(UTC).isoformat(),
@@ -127,11 +136,26 @@ def _payload(event: AuditEvent) -> bytes:
         "request": event.request_id,
         "ip": event.ip,
     }
-    return json.dumps(data, sort_keys=True, separators=(",", ":"), ensure_ascii=False).encode()
+    return _canonical(data).encode()
 
 
 def compute_hash(event: AuditEvent) -> str:
     return hashlib.sha256(_payload(event)).hexdigest()
+
+
+# One call of the database function ``crm_audit_append`` (migration crm.0005) writes an event:
+# it takes the chain's lock, reads the last link and inserts the next one, hashing the payload of
+# ``_payload``. Python sends that payload in three pieces, and the function puts in between the
+# two values it reads under the lock: the previous hash (64 hex digits, nothing to escape) and
+# the actor's roles (``array_to_json``, which escapes strings as ``json.dumps`` does with
+# ``ensure_ascii=False``). With sorted keys the payload is
+# ``{"action" … "ip":…,"prev":"<hash>","request":…,"roles":[…],"type" … }``.
+_APPEND = (
+    "SELECT id, actor_roles, prev_hash, hash FROM crm_audit_append("
+    "%(lock)s, %(genesis)s, %(occurred_at)s, %(actor_id)s, %(actor_username)s, %(roles)s, "
+    "%(action)s, %(object_type)s, %(object_id)s, %(changes)s, %(request_id)s, %(ip)s, "
+    "%(head)s, %(middle)s, %(tail)s)"
+)
 
 
 def log_event(
@@ -144,7 +168,7 @@ def log_event(
     changes: Mapping[str, Any] | None = None,
     request: HttpRequest | None = None,
 ) -> AuditEvent:
-    """Append one event to the trail, in the caller's transaction."""
+    """Append one event to the trail, in the caller's transaction (or in one of its own)."""
     started = time.perf_counter()
     request = request or current_request()
     if actor is None and request is not None and request.user.is_authenticated:
@@ -166,30 +190,53 @@ def log_event(
         request_id=current_request_id() if current_request_id() != "-" else "",
         ip=client_ip(request),
     )
-    # No savepoint: the event belongs to the caller's transaction, or is one on its own.
-    with transaction.atomic(savepoint=False):
-        with connection.cursor() as cursor:
-            # The chain's lock (with the actor's roles, when not known yet, in the same trip).
-            # The last link is read by a statement of its own: in READ COMMITTED a statement
-            # sees what was committed when it started, and this one may start before the lock
-            # is granted, while another writer is still adding its link.
-            if actor is not None and event.actor_roles is None:
-                cursor.execute(
-                    "SELECT pg_advisory_xact_lock(%s), ARRAY(SELECT g.name FROM auth_group g "
-                    "JOIN crm_user_groups ug ON ug.group_id = g.id "
-                    "WHERE ug.user_id = %s ORDER BY g.name)",
-                    [_LOCK_KEY, actor.pk],
-                )
-                event.actor_roles = actor._crm_role_codes = sorted(cursor.fetchone()[1])
-            else:
-                cursor.execute("SELECT pg_advisory_xact_lock(%s)", [_LOCK_KEY])
-            cursor.execute("SELECT hash FROM crm_auditevent ORDER BY id DESC LIMIT 1")
-            row = cursor.fetchone()
-        if event.actor_roles is None:
-            event.actor_roles = []
-        event.prev_hash = row[0] if row else GENESIS_HASH
-        event.hash = compute_hash(event)
-        event.save(force_insert=True)
+    # The address as it is stored (an IPv6 one is written in its short form).
+    event.ip = AuditEvent._meta.get_field("ip").get_prep_value(event.ip)
+    head = _canonical(
+        {
+            "action": event.action,
+            "actor": event.actor_id,
+            "at": event.occurred_at.astimezone(UTC).isoformat(),
+            "changes": event.changes,
+            "id": event.object_id,
+            "ip": event.ip,
+        }
+    )
+    tail = _canonical({"type": event.object_type, "username": event.actor_username})
+    field = AuditEvent._meta.get_field
+    params = {
+        "lock": _LOCK_KEY,
+        "genesis": GENESIS_HASH,
+        "occurred_at": field("occurred_at").get_db_prep_save(event.occurred_at, connection),
+        "actor_id": event.actor_id,
+        "actor_username": event.actor_username,
+        "roles": event.actor_roles,
+        "action": event.action,
+        "object_type": event.object_type,
+        "object_id": event.object_id,
+        "changes": field("changes").get_db_prep_save(event.changes, connection),
+        "request_id": event.request_id,
+        "ip": event.ip,
+        "head": head[:-1] + ',"prev":"',
+        "middle": '","request":' + _canonical(event.request_id) + ',"roles":',
+        "tail": "," + tail[1:],
+    }
+    # The lock and the read of the last link are two statements in the function: in READ
+    # COMMITTED a statement sees what was committed when it started, and the lock's statement
+    # may start before the lock is granted, while another writer is still adding its link.
+    # Outside a transaction the call is one of its own: the event is committed when it returns.
+    with (
+        transaction.atomic(savepoint=False)
+        if connection.in_atomic_block
+        else contextlib.nullcontext(),
+        connection.cursor() as cursor,
+    ):
+        cursor.execute(_APPEND, params)
+        event.pk, event.actor_roles, event.prev_hash, event.hash = cursor.fetchone()
+    event._state.adding = False
+    event._state.db = connection.alias
+    if actor is not None:
+        actor._crm_role_codes = event.actor_roles
     timings = audit_timings.get()
     if timings is not None:
         timings.append((time.perf_counter() - started) * 1000)

@@ -170,6 +170,7 @@ class AuditEvent(models.Model):
         blank=True,
         on_delete=models.PROTECT,
         related_name="+",
+        db_index=False,  # audit_actor_idx (actor, -id) serves it
     )
     actor_username = models.CharField(_("username"), max_length=150, blank=True)
     actor_roles = ArrayField(models.CharField(max_length=50), default=list, blank=True)
@@ -180,7 +181,9 @@ class AuditEvent(models.Model):
     request_id = models.CharField(_("request id"), max_length=64, blank=True)
     ip = models.GenericIPAddressField(_("IP address"), null=True, blank=True)
     prev_hash = models.CharField(max_length=64)
-    hash = models.CharField(max_length=64, unique=True)
+    # Not indexed: nothing looks an event up by its hash (the chain is walked in id order), and
+    # every write would add a random key to two indexes of 64-character strings.
+    hash = models.CharField(max_length=64)
 
     class Meta:
         verbose_name = _("audit event")

@@ -92,4 +92,5 @@ scenario(
     urls="/audit/",
     user=PLAIN_USER,
     expected_status=403,
+    target_audit_p95_ms=2,  # issue #3: the audit write adds under 2 ms p95 to a request
 )

@@ -73,6 +73,8 @@ class Scenario:
     expected_status: int = 200
     target_p95_ms: float | None = None  # the page's goal: p95 server time below this
     max_queries: int | None = None  # the page's goal: at most this many SQL queries
+    # The goal for the audit trail's writes in each request (Server-Timing "audit"): p95 below.
+    target_audit_p95_ms: float | None = None
 
     @property
     def slug(self) -> str:
@@ -218,6 +220,7 @@ def scenario(
     expected_status: int = 200,
     target_p95_ms: float | None = None,
     max_queries: int | None = None,
+    target_audit_p95_ms: float | None = None,
 ) -> Scenario:
     """Register a scenario (see :class:`Scenario`)."""
     return registry.add_scenario(
@@ -230,6 +233,7 @@ def scenario(
             expected_status=expected_status,
             target_p95_ms=target_p95_ms,
             max_queries=max_queries,
+            target_audit_p95_ms=target_audit_p95_ms,
         )
     )
 

@@ -2,15 +2,18 @@
 
 from __future__ import annotations
 
+import contextlib
 import csv
 import io
 import itertools
+from datetime import date
+from decimal import Decimal
 
 import pytest
 from django.core.management import CommandError, call_command
-from django.db import DatabaseError, connection, transaction
+from django.db import DatabaseError, connection, connections, transaction
 
-from crm.audit import GENESIS_HASH, diff, log_event, verify_chain
+from crm.audit import GENESIS_HASH, compute_hash, diff, log_event, verify_chain
 from crm.models import AuditAction, AuditEvent
 
 
@@ -238,8 +241,74 @@ def test_the_officer_reads_record_types_by_their_names(db, client_for):
     assert 'title="citizens.person">Persona</span> 7' in page
 
 
+def test_awkward_values_hash_as_the_verifier_computes_them(db, make_user, rf):
+    # The database function hashes what Python canonicalises: any difference in escaping,
+    # key order or number format would break the chain here.
+    from django.contrib.auth.models import Group
+
+    actor = make_user("inspector")
+    actor.groups.add(Group.objects.create(name='Atención "ciudadana"\\ \n\t\x01 ñ 😀'))
+    request = rf.get("/", REMOTE_ADDR="2001:DB8:0:0::1")
+    request.user = actor
+    changes = {
+        "text": 'quote " backslash \\ newline \n tab \t control \x01\x1f del \x7f',
+        "accents": "José Ñúñez — 東京 😀",
+        "nested": {"b": [1, 2.5, None, True], "a": {"z": "", "prev": "0" * 64}},
+        "when": date(2026, 1, 2),
+        "amount": Decimal("12.50"),
+    }
+    first = log_event(
+        action=AuditAction.UPDATE,
+        object_type="x.y",
+        object_id="ñ/1",
+        changes=changes,
+        request=request,
+    )
+    second = log_event(action=AuditAction.LOGIN_FAILED, changes={"username": "ünïcödé"})
+    stored = AuditEvent.objects.get(pk=first.pk)
+    assert stored.ip == "2001:db8::1"  # hashed as stored
+    assert stored.actor_roles == sorted(["inspector", 'Atención "ciudadana"\\ \n\t\x01 ñ 😀'])
+    assert stored.changes["nested"]["a"]["prev"] == "0" * 64
+    assert stored.hash == first.hash == compute_hash(stored)
+    assert AuditEvent.objects.get(pk=second.pk).prev_hash == first.hash
+    assert list(verify_chain()) == []
+
+
 @pytest.mark.django_db(transaction=True)
-def test_concurrent_writers_never_fork_the_chain(make_user):
+def test_an_event_outside_a_transaction_is_committed_on_its_own(make_user):
+    actor = make_user("inspector")
+    assert connection.get_autocommit()
+    event = log_event(actor=actor, action=AuditAction.READ, object_type="t.t", object_id=1)
+    assert not connection.in_atomic_block
+    other = connections.create_connection("default")  # another session sees it: committed
+    try:
+        with other.cursor() as cursor:
+            cursor.execute("SELECT hash FROM crm_auditevent WHERE id = %s", [event.pk])
+            assert cursor.fetchone() == (event.hash,)
+    finally:
+        other.close()
+    assert event.actor_roles == ["inspector"]
+
+
+def test_an_event_rolls_back_with_its_transaction(chain):
+    _, events = chain
+
+    @transaction.atomic
+    def change_that_fails() -> None:
+        log_event(action=AuditAction.UPDATE, object_type="t.t", object_id="gone")
+        raise RuntimeError("the change failed after its event was written")
+
+    with pytest.raises(RuntimeError):
+        change_that_fails()
+    assert not AuditEvent.objects.filter(object_type="t.t").exists()
+    event = log_event(action=AuditAction.UPDATE, object_type="t.t", object_id="kept")
+    assert event.prev_hash == events[-1].hash
+    assert list(verify_chain()) == []
+
+
+@pytest.mark.django_db(transaction=True)
+@pytest.mark.parametrize("in_transaction", [True, False], ids=["in-transaction", "on-its-own"])
+def test_concurrent_writers_never_fork_the_chain(make_user, in_transaction):
     import threading
 
     actor = make_user("case_handler")
@@ -248,7 +317,7 @@ def test_concurrent_writers_never_fork_the_chain(make_user):
     def write(worker: int) -> None:
         try:
             for n in range(15):
-                with transaction.atomic():
+                with transaction.atomic() if in_transaction else contextlib.nullcontext():
                     log_event(actor=actor, action=AuditAction.READ, object_type="t.t", object_id=n)
         except BaseException as error:  # reported by the assertion below
             errors.append(error)

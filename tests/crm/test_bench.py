@@ -277,6 +277,7 @@ def test_scenario_targets_say_what_was_missed():
     assert check_target(page, _result(41.0, 12)) == {
         "p95_ms": 60,
         "max_queries": 15,
+        "audit_p95_ms": None,
         "met": True,
         "missed": [],
     }
@@ -285,6 +286,23 @@ def test_scenario_targets_say_what_was_missed():
     assert missed["missed"] == ["p95 75.5 ms >= 60 ms", "17 queries > 15"]
     assert check_target(page, _result(None, None))["missed"] == ["no successful request"]
     assert check_target(Scenario("login page", "", "/"), _result(5.0, 0)) is None
+
+
+def test_the_audit_write_target_reads_the_audit_timings():
+    denied = Scenario("audit write", "", "/audit/", expected_status=403, target_audit_p95_ms=2)
+    result = _result(13.0, 5)
+
+    assert check_target(denied, result)["missed"] == ["no audit write measured"]
+    result["audit_ms"] = {"p50": 1.1, "p95": 1.6, "requests_with_audit": 200}
+    assert check_target(denied, result) == {
+        "p95_ms": None,
+        "max_queries": None,
+        "audit_p95_ms": 2,
+        "met": True,
+        "missed": [],
+    }
+    result["audit_ms"]["p95"] = 2.4
+    assert check_target(denied, result)["missed"] == ["audit p95 2.40 ms >= 2 ms"]
 
 
 @pytest.mark.django_db
