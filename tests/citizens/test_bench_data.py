@@ -211,7 +211,7 @@ def test_the_indexes_are_all_back_after_the_load(data):
         )
         indexes = {name for (name,) in cursor.fetchall()}
     assert {
-        "person_search_trgm",
+        "person_find_gin",
         "person_name_order",
         "person_document_unique",
         "phone_number_idx",
@@ -229,7 +229,7 @@ def test_a_load_stopped_half_way_gets_its_indexes_back_next_time(db):
 
     assert bench._suspended(bench.PEOPLE_TABLES) == []
     with connection.cursor() as cursor:
-        cursor.execute("SELECT 1 FROM pg_indexes WHERE indexname = 'person_search_trgm'")
+        cursor.execute("SELECT 1 FROM pg_indexes WHERE indexname = 'person_find_gin'")
         assert cursor.fetchone()
 
 
