@@ -79,19 +79,6 @@ def _is_admin(user: User | None) -> bool:
     return bool(user and user.is_authenticated and user.is_superuser)
 
 
-def in_users_units(user: User, case: Case) -> bool:
-    """The case belongs to one of the user's units (or sub-units), has a task for one of them, or
-    is assigned to the user."""
-    if user.has_perm("cases.all_units"):
-        return True
-    units = unit_ids_for_user(user)
-    return (
-        case.unit_id in units
-        or case.assignee_id == user.pk
-        or case.tasks.filter(unit_id__in=units).exists()
-    )
-
-
 def can_handle(user: User | None, case: Case) -> bool:
     """Handle the case: work on it, ask the citizen, answer, close. Case handlers of its units."""
     if user is None or not user.is_authenticated:
