@@ -74,6 +74,7 @@ INSTALLED_APPS = [
 MIDDLEWARE = [
     "crm.middleware.RequestIdMiddleware",
     "django.middleware.security.SecurityMiddleware",
+    "crm.middleware.SecurityHeadersMiddleware",
     "whitenoise.middleware.WhiteNoiseMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
     "django.middleware.locale.LocaleMiddleware",
@@ -82,6 +83,7 @@ MIDDLEWARE = [
     "django.contrib.auth.middleware.AuthenticationMiddleware",
     "crm.audit.AuditContextMiddleware",
     "django.contrib.messages.middleware.MessageMiddleware",
+    "crm.middleware.IdleSessionMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
     "django.middleware.csp.ContentSecurityPolicyMiddleware",
     # Last, so that its lockout answer is what a locked-out login gets.
@@ -315,6 +317,7 @@ SESSION_COOKIE_HTTPONLY = True
 SESSION_COOKIE_SAMESITE = "Lax"
 CSRF_COOKIE_HTTPONLY = True
 SESSION_COOKIE_AGE = env.int("SESSION_COOKIE_AGE", 8 * 3600, minimum=300)
+SESSION_IDLE_TIMEOUT = env.int("SESSION_IDLE_TIMEOUT", 30 * 60, minimum=60)
 X_FRAME_OPTIONS = "DENY"
 SECURE_REFERRER_POLICY = "same-origin"
 SECURE_CROSS_ORIGIN_OPENER_POLICY = "same-origin"
@@ -390,6 +393,12 @@ BLOCKED_DATA_KEEP_YEARS = env.int("BLOCKED_DATA_KEEP_YEARS", 5, minimum=1, maxim
 
 # --- The body that runs this CRM --------------------------------------------------------------
 BODY_NAME = env.str("BODY_NAME", "Ayuntamiento de Ejemplo")
+# The body's base currency (ISO 4217): totals and the forecast are given in it (sales.currency).
+BASE_CURRENCY = env.str("BASE_CURRENCY", "EUR").upper()
+if len(BASE_CURRENCY) != 3 or not BASE_CURRENCY.isalpha():
+    raise ImproperlyConfigured(
+        f"BASE_CURRENCY must be an ISO 4217 code such as EUR, got {BASE_CURRENCY!r}."
+    )
 SITE_NAME = env.str("SITE_NAME", "CRM Público")
 # The public site's address (sede electrónica), as citizens reach it: issued documents print it,
 # with their verification code and in their QR code (crm.documents). No trailing slash.

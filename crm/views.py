@@ -1,8 +1,13 @@
 from __future__ import annotations
 
+import sys
+
+from django.conf import settings
 from django.contrib.auth.decorators import login_required
+from django.db import InterfaceError, OperationalError
 from django.http import HttpRequest, HttpResponse, JsonResponse
 from django.shortcuts import render
+from django.template.loader import render_to_string
 from django.views import defaults
 from django.views.decorators.cache import never_cache
 from django.views.decorators.http import require_GET
@@ -48,8 +53,33 @@ def permission_denied(request: HttpRequest, exception: Exception | None = None) 
 
 def server_error(request: HttpRequest) -> HttpResponse:
     """500 in the frame (site name, user, language switch). Should rendering with the request fail
-    as well (the database is down, say), Django's context-free page from the same template."""
+    as well, Django's context-free page from the same template.
+
+    When the error is that the database cannot be reached (restarting, failing over), a 503 that
+    asks to try again shortly, rendered without the database. Nothing has to be restarted
+    afterwards: every request checks its connection first (``CONN_HEALTH_CHECKS``) and opens a
+    new one once the database is back.
+    """
+    if isinstance(sys.exc_info()[1], DATABASE_UNAVAILABLE):
+        return service_unavailable(request)
     try:
         return render(request, "500.html", status=500)
     except Exception:
         return defaults.server_error(request)
+
+
+# What psycopg raises, through Django, while the database cannot be reached.
+DATABASE_UNAVAILABLE = (OperationalError, InterfaceError)
+RETRY_AFTER_SECONDS = 30
+
+
+def service_unavailable(request: HttpRequest) -> HttpResponse:
+    """503 without the database: no user, no session, no context processors."""
+    body = render_to_string(
+        "503.html",
+        {"SITE_NAME": settings.SITE_NAME, "retry_after": RETRY_AFTER_SECONDS},
+    )
+    response = HttpResponse(body, status=503)
+    response["Retry-After"] = str(RETRY_AFTER_SECONDS)
+    response["Cache-Control"] = "no-store"
+    return response
