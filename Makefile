@@ -4,7 +4,7 @@ SHELL := /bin/bash
 PY := .venv/bin/python
 ARGS ?=
 
-.PHONY: help setup setup-test run test lint format bench lock migrations messages services-stop clean
+.PHONY: help setup setup-test run test lint format bench backup restore lock migrations messages services-stop clean
 
 help: ## List the commands
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-14s %s\n", $$1, $$2}'
@@ -32,6 +32,13 @@ format: setup ## Apply ruff's fixes and formatting
 
 bench: setup ## Build the scale data set and run the benchmark scenarios (see docs/benchmarks.md)
 	@$(PY) -m crm.embedded bench -- $(ARGS)
+
+backup: setup ## Back up the database and uploaded files into .data/backups/ (or BACKUP_DIR)
+	@$(PY) -m crm.embedded manage -- backup $(ARGS)
+
+restore: setup ## Restore a backup: make restore FROM=.data/backups/crm-backup-... (stop the CRM first)
+	@test -n "$(FROM)" || { echo "Say which backup: make restore FROM=<folder>"; exit 2; }
+	@$(PY) -m crm.embedded manage -- restore "$(FROM)" $(ARGS)
 
 lock: setup ## Re-lock the Python dependencies after editing pyproject.toml
 	.venv/bin/uv pip compile pyproject.toml --universal --python-version 3.12 --generate-hashes -q -o requirements.lock

@@ -606,9 +606,25 @@ def test(pytest_args: Sequence[str]) -> int:
         stop_services(started)
 
 
+def manage_with_services(args: Sequence[str]) -> int:
+    """``manage.py <args>`` with the embedded services up (backup, restore)."""
+    started = start_services()
+    try:
+        return subprocess.run(
+            [PYTHON, str(BASE_DIR / "manage.py"), *args],
+            env=services_env(),
+            cwd=BASE_DIR,
+            check=False,
+        ).returncode
+    finally:
+        stop_services(started)
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m crm.embedded", description=__doc__)
-    parser.add_argument("command", choices=["run", "test", "bench", "start", "stop", "status"])
+    parser.add_argument(
+        "command", choices=["run", "test", "bench", "manage", "start", "stop", "status"]
+    )
     parser.add_argument("args", nargs=argparse.REMAINDER)
     options = parser.parse_args(argv)
     try:
@@ -617,6 +633,10 @@ def main(argv: Sequence[str] | None = None) -> int:
         if options.command == "test":
             args = options.args[1:] if options.args[:1] == ["--"] else options.args
             return test(args)
+        if options.command == "manage":
+            return manage_with_services(
+                options.args[1:] if options.args[:1] == ["--"] else options.args
+            )
         if options.command == "bench":  # docs/benchmarks.md
             from crm.bench.runner import run as bench
 

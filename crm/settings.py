@@ -297,6 +297,7 @@ if EMBEDDED:
 # --- Forms ----------------------------------------------------------------------------------
 CRISPY_ALLOWED_TEMPLATE_PACKS = "bootstrap5"
 CRISPY_TEMPLATE_PACK = "bootstrap5"
+BACKUP_DIR = Path(env.str("BACKUP_DIR", str(DATA_DIR / "backups")))
 
 # --- Security -------------------------------------------------------------------------------
 HTTPS = env.bool("HTTPS", default=not EMBEDDED)
