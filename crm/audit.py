@@ -30,7 +30,7 @@ from django.http import HttpRequest
 from django.utils import timezone
 
 from crm.logging import current_request_id
-from crm.models import AuditAction, AuditEvent
+from crm.models import AuditAction, AuditAnchor, AuditEvent
 
 GENESIS_HASH = "0" * 64
 MASK = "***"
@@ -249,11 +249,20 @@ class ChainBreak:
     reason: str
 
 
-def verify_chain(events: Iterable[AuditEvent] | None = None) -> Iterator[ChainBreak]:
+def chain_start() -> str:
+    """The hash the trail's first event follows: the genesis, or after old events ended
+    (crm.retention) the last removed one's, kept by the newest anchor."""
+    anchor = AuditAnchor.objects.order_by("-last_id").values_list("last_hash", flat=True).first()
+    return anchor or GENESIS_HASH
+
+
+def verify_chain(
+    events: Iterable[AuditEvent] | None = None, *, start: str | None = None
+) -> Iterator[ChainBreak]:
     """Every place where the chain does not hold, in id order (nothing: the trail is intact)."""
     if events is None:
         events = AuditEvent.objects.order_by("id").iterator(chunk_size=5000)
-    previous = GENESIS_HASH
+    previous = chain_start() if start is None else start
     for event in events:
         if event.prev_hash != previous:
             yield ChainBreak(event.pk, "does not follow the previous event (one was removed?)")

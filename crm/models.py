@@ -205,6 +205,25 @@ class AuditEvent(models.Model):
         )
 
 
+class AuditAnchor(models.Model):
+    """Where the audit trail starts after old events ended (crm.retention): the hash of the last
+    event removed, which the first remaining one names as its predecessor."""
+
+    last_id = models.BigIntegerField(unique=True)
+    last_hash = models.CharField(max_length=64)
+    ended = models.PositiveIntegerField()
+    cutoff = models.DateTimeField()
+    created_at = models.DateTimeField(default=timezone.now)
+
+    class Meta:
+        verbose_name = _("audit trail anchor")
+        verbose_name_plural = _("audit trail anchors")
+        ordering = ["-last_id"]
+
+    def __str__(self) -> str:
+        return f"#{self.last_id} {self.last_hash[:12]}"
+
+
 # --- Registry numbers and issued documents (crm.registry, crm.documents) ------------------------
 
 

@@ -182,6 +182,10 @@ CELERY_BEAT_SCHEDULE["send-deadline-notices"] = {
     "task": "cases.tasks.send_deadline_notices",
     "schedule": crontab(hour="6-19", minute=5),
 }
+CELERY_BEAT_SCHEDULE["apply-retention"] = {
+    "task": "crm.tasks.apply_retention",
+    "schedule": crontab(hour=3, minute=30),
+}
 CELERY_BEAT_SCHEDULE["resume-unanswered-cases"] = {
     "task": "cases.tasks.resume_unanswered_cases",
     "schedule": crontab(hour=0, minute=15),
@@ -410,3 +414,7 @@ if _public_site.scheme not in {"http", "https"} or not _public_site.hostname:
         "PUBLIC_BASE_URL must be an absolute URL such as 'https://sede.example.org', "
         f"got {PUBLIC_BASE_URL!r}."
     )
+# Retention (crm.retention; docs/security.md): what the nightly job ends, and after how long.
+RETENTION_AUDIT_YEARS = env.int("RETENTION_AUDIT_YEARS", 5, minimum=2, maximum=50)
+RETENTION_CLOSED_CASES_YEARS = env.int("RETENTION_CLOSED_CASES_YEARS", 5, minimum=1, maximum=50)
+RETENTION_IMPORT_DAYS = env.int("RETENTION_IMPORT_DAYS", 30, minimum=1, maximum=3650)

@@ -40,3 +40,11 @@ def send_templated_email(name: str, to: list[str], context: dict[str, Any], lang
         if is_transient(error):
             raise TransientEmailError(f"{type(error).__name__}: {error}") from error
         raise
+
+
+@app.task(acks_late=True)
+def apply_retention() -> dict[str, int]:
+    """Nightly: end what outlived its retention period (crm.retention). Idempotent, in batches."""
+    from crm.retention import apply_retention as run
+
+    return run()
