@@ -122,7 +122,7 @@ def test_an_interaction_can_be_dated_in_the_past_but_not_the_future(person, cler
         url, {**base, "interaction-occurred_at": past.strftime("%Y-%m-%dT%H:%M")}
     )
     assert ok.status_code == 302
-    assert Interaction.objects.get().occurred_at.date() == past.date()
+    assert timezone.localtime(Interaction.objects.get().occurred_at).date() == past.date()
 
     future = timezone.localtime() + timedelta(days=2)
     refused = clerk_client.post(
