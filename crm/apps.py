@@ -30,7 +30,12 @@ class CrmConfig(AppConfig):
     )
 
     def ready(self) -> None:
+        from django.contrib.auth.signals import user_logged_in
+
         from crm import signals  # noqa: F401  (connects the audit receivers)
+        from crm.middleware import start_session_clock
+
+        user_logged_in.connect(start_session_clock, dispatch_uid="crm-session-clock")
 
         # Roles are created once with their default permissions, then left to the admin.
         post_migrate.connect(_create_roles, sender=self, dispatch_uid="crm-create-roles")

@@ -115,8 +115,10 @@ class IdleSessionMiddleware:
     """Log out a staff session idle for ``SESSION_IDLE_TIMEOUT`` seconds, and any session older
     than ``SESSION_COOKIE_AGE`` however busy (ENS op.acc.6: sessions end after inactivity).
 
-    The time of the last request is kept in the session, rewritten at most once a minute so that
-    a busy user does not write their session on every click.
+    The login's start and the time of the last request are kept in the session: both written
+    at login (``start_session_clock``, with the login's own session write), then the last
+    request's rewritten at most once a minute, so that a busy user does not write their session
+    on every click.
     """
 
     LAST_SEEN = "crm_last_seen"
@@ -149,3 +151,10 @@ class IdleSessionMiddleware:
             elif now - last_seen >= self.RESOLUTION or self.LAST_SEEN not in session:
                 session[self.LAST_SEEN] = now
         return self.get_response(request)
+
+
+def start_session_clock(sender, request: HttpRequest, user, **kwargs) -> None:
+    """``user_logged_in`` receiver: a new login starts its clocks (crm.apps connects it)."""
+    now = int(time.time())
+    request.session[IdleSessionMiddleware.STARTED] = now
+    request.session[IdleSessionMiddleware.LAST_SEEN] = now

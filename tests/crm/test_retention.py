@@ -183,4 +183,3 @@ def test_expired_sessions_end():
 def test_the_job_runs_every_night():
     entry = settings.CELERY_BEAT_SCHEDULE["apply-retention"]
     assert entry["task"] == "crm.tasks.apply_retention"
-
