@@ -20,11 +20,19 @@ class CampaignsConfig(AppConfig):
         icon="megaphone",
     )
 
+    def ready(self) -> None:
+        from citizens.gdpr import register_block_step, register_export_section
+        from citizens.panels import register_related_links
+
+        from . import integration
+
+        register_related_links("campaigns.campaign", integration.campaign_links)
+        register_export_section("campaign_deliveries", integration.person_deliveries)
+        register_block_step("campaign_deliveries", integration.forget_delivery_addresses)
+
     def home_panels(self, request: HttpRequest) -> list[Panel]:
-        return [
-            Panel(
-                title=_("Running campaigns"),
-                template_name="_partials/panel_empty.html",
-                empty_text=_("No campaign is running."),
-            ),
-        ]
+        from . import integration
+
+        if not request.user.has_perm("campaigns.access"):
+            return []
+        return [integration.running_campaigns(request)]

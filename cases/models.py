@@ -303,6 +303,15 @@ class Case(models.Model):
         on_delete=models.PROTECT,
         related_name="contributions",
     )
+    # The campaign whose link the citizen followed to the form (``?campaign=<code>``).
+    campaign = models.ForeignKey(
+        "campaigns.Campaign",
+        verbose_name=_("campaign"),
+        null=True,
+        blank=True,
+        on_delete=models.SET_NULL,
+        related_name="cases",
+    )
 
     # --- Handling ------------------------------------------------------------------------------
     status = models.CharField(

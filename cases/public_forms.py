@@ -383,6 +383,17 @@ class CaseFilingForm(IdentityMixin, GuardedMixin, AttachmentsMixin, SedeForm):
         "privacy",
     ]
 
+    # The campaign whose link brought the citizen here (``?campaign=<code>``); an unknown code
+    # is ignored.
+    campaign_code = forms.CharField(widget=forms.HiddenInput, required=False, strip=True)
+
+    @property
+    def campaign(self):
+        from campaigns.models import Campaign
+
+        code = (self.cleaned_data.get("campaign_code") or "")[:60] if self.is_bound else ""
+        return Campaign.objects.filter(code=code).first() if code else None
+
     for_organization = forms.BooleanField(
         label=_("I am filing on behalf of an organisation (company, association...)"),
         required=False,
@@ -518,6 +529,7 @@ class CaseFilingForm(IdentityMixin, GuardedMixin, AttachmentsMixin, SedeForm):
             "longitude": data.get("longitude"),
             "hearing": data.get("hearing"),
             "uploads": self.uploads,
+            "campaign": self.campaign,
         }
 
 

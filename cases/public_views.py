@@ -146,7 +146,9 @@ def case_form(request: HttpRequest, code: str) -> HttpResponse:
                 return redirect("cases_public:receipt")
         _log_refusal(request, form)
     else:
-        form = CaseFilingForm(case_type=case_type)
+        form = CaseFilingForm(
+            case_type=case_type, initial={"campaign_code": request.GET.get("campaign", "")[:60]}
+        )
     return render(
         request,
         "cases/public/form.html",

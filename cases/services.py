@@ -16,7 +16,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import date, datetime
 from decimal import Decimal
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from django.conf import settings
 from django.core.exceptions import PermissionDenied, ValidationError
@@ -59,6 +59,9 @@ from .models import (
     SavedView,
     SubjectArea,
 )
+
+if TYPE_CHECKING:
+    from campaigns.models import Campaign
 
 TRACKING_SALT = "cases.tracking"
 TRACKING_SECRET_LENGTH = 12  # base32: 60 bits, typed from paper
@@ -372,6 +375,7 @@ def case_file(
     unit: Unit | None = None,
     actor: User | None = None,
     filed_at: datetime | None = None,
+    campaign: Campaign | None = None,
 ) -> Filing:
     """Register a filing: match or create the citizen, give the case its registry number and
     official time, start its clock, keep its files, put it in the citizen's timeline, and (after
@@ -409,6 +413,7 @@ def case_file(
         latitude=latitude,
         longitude=longitude,
         hearing=hearing,
+        campaign=campaign,
         unit=unit,
         registered_by=actor,
         deadline_days=case_type.deadline_days,

@@ -46,6 +46,15 @@ def register_export_section(name: str, build: Callable[[Person], Any]) -> None:
     EXPORT_SECTIONS[name] = build
 
 
+# Other modules clear what they hold about a person being blocked, after the blocked copy (which
+# has their export sections) is kept: name -> callable(person), in the blocking transaction.
+BLOCK_STEPS: dict[str, Callable[[Person], None]] = {}
+
+
+def register_block_step(name: str, clear: Callable[[Person], None]) -> None:
+    BLOCK_STEPS[name] = clear
+
+
 # --- Consent --------------------------------------------------------------------------------
 
 
@@ -266,6 +275,8 @@ def person_block(
         keep_until=timezone.localdate() + timedelta(days=round(365.25 * keep_years)),
         request=request,
     )
+    for clear in BLOCK_STEPS.values():
+        clear(person)
     EmailAddress.objects.filter(person=person).delete()
     PhoneNumber.objects.filter(person=person).delete()
     PostalAddress.objects.filter(person=person).delete()

@@ -29,6 +29,7 @@ READ_EVERY_MODULE = (
     "cases.access",
     "cases.all_units",
     "campaigns.access",
+    "campaigns.all_units",
     "sales.access",
     "reports.access",
 )

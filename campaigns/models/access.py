@@ -12,6 +12,7 @@ class ModuleAccess(models.Model):
         permissions = [
             ("access", _("Can use the campaigns module (read)")),
             ("manage", _("Can create and run campaigns and segments")),
+            ("all_units", _("Can see the campaigns of every unit")),
         ]
 
     def __str__(self) -> str:

@@ -1,0 +1,1 @@
+"""The staff pages of the campaigns module (sending's are in sending.py)."""
