@@ -190,6 +190,17 @@ CELERY_BEAT_SCHEDULE["resume-unanswered-cases"] = {
     "task": "cases.tasks.resume_unanswered_cases",
     "schedule": crontab(hour=0, minute=15),
 }
+# Field work (docs/sales.md): the reminders of tasks that are due, each emailed once.
+CELERY_BEAT_SCHEDULE["send-task-reminders"] = {
+    "task": "sales.tasks.send_task_reminders",
+    "schedule": 60.0,
+}
+# Campaigns (docs/campaigns.md "Sending"): rows held by dead senders are taken back, and running
+# campaigns with messages due (retries, a lost task) get their senders again.
+CELERY_BEAT_SCHEDULE["campaigns-sending-tick"] = {
+    "task": "campaigns.tasks.sending_tick",
+    "schedule": 30.0,
+}
 
 # --- Email --------------------------------------------------------------------------------
 # The embedded default sends through a local SMTP catcher that `make run` starts; it keeps every
@@ -210,6 +221,23 @@ if _email_backend.endswith("smtp.EmailBackend"):
 DEFAULT_FROM_EMAIL = env.str("DEFAULT_FROM_EMAIL", "CRM <no-reply@localhost>")
 SERVER_EMAIL = env.str("SERVER_EMAIL", DEFAULT_FROM_EMAIL)
 MAIL_DIR = DATA_DIR / "mail"
+
+# --- Campaign email (campaigns.sending, docs/campaigns.md "Sending") ---------------------------
+# Messages per second of a campaign that does not set its own rate, shared by its senders.
+CAMPAIGN_SEND_RATE = env.int("CAMPAIGN_SEND_RATE", 50, minimum=1, maximum=10_000)
+# Sender tasks working on one campaign at once (each with its own SMTP connection).
+CAMPAIGN_SENDERS = env.int("CAMPAIGN_SENDERS", 2, minimum=1, maximum=64)
+# The mailer (a key of MAILERS) campaign email goes through.
+CAMPAIGN_MAILER = env.str("CAMPAIGN_MAILER", "default")
+CAMPAIGN_FROM_EMAIL = env.str("CAMPAIGN_FROM_EMAIL", DEFAULT_FROM_EMAIL)
+# Envelope sender for bounces, e.g. "bounces@example.org": each message goes out as
+# "bounces+<delivery>.<signature>@example.org" (VERP), so a bounce names its delivery. Empty:
+# the From address.
+CAMPAIGN_BOUNCE_ADDRESS = env.str("CAMPAIGN_BOUNCE_ADDRESS", "")
+# Attempts of a message before a transient failure becomes final.
+CAMPAIGN_MAX_ATTEMPTS = env.int("CAMPAIGN_MAX_ATTEMPTS", 6, minimum=1, maximum=50)
+# A row claimed by a sender that shows no life for this long is taken back (its worker died).
+CAMPAIGN_CLAIM_TIMEOUT = env.int("CAMPAIGN_CLAIM_TIMEOUT", 600, minimum=120)
 
 # --- Authentication -------------------------------------------------------------------------
 AUTH_USER_MODEL = "crm.User"
@@ -278,6 +306,7 @@ STATICFILES_DIRS = [
     ("vendor/chart.js", NODE_MODULES / "chart.js" / "dist"),
 ]
 MEDIA_ROOT = Path(env.str("MEDIA_ROOT", str(DATA_DIR / "media")))
+BACKUP_DIR = Path(env.str("BACKUP_DIR", str(DATA_DIR / "backups")))
 MEDIA_URL = "/media/"
 # Imports of people and organisations (citizens.imports); their files live in MEDIA_ROOT/private/,
 # which is never served.
@@ -301,7 +330,6 @@ if EMBEDDED:
 # --- Forms ----------------------------------------------------------------------------------
 CRISPY_ALLOWED_TEMPLATE_PACKS = "bootstrap5"
 CRISPY_TEMPLATE_PACK = "bootstrap5"
-BACKUP_DIR = Path(env.str("BACKUP_DIR", str(DATA_DIR / "backups")))
 
 # --- Security -------------------------------------------------------------------------------
 HTTPS = env.bool("HTTPS", default=not EMBEDDED)
@@ -395,6 +423,10 @@ SEDE_TRACKING_WINDOW_MINUTES = env.int("SEDE_TRACKING_WINDOW_MINUTES", 10, minim
 # --- Data protection ---------------------------------------------------------------------------
 # Erased people's data is blocked (kept apart) for this many years before it may be destroyed.
 BLOCKED_DATA_KEEP_YEARS = env.int("BLOCKED_DATA_KEEP_YEARS", 5, minimum=1, maximum=30)
+# Retention (crm.retention; docs/security.md): what the nightly job ends, and after how long.
+RETENTION_AUDIT_YEARS = env.int("RETENTION_AUDIT_YEARS", 5, minimum=2, maximum=50)
+RETENTION_CLOSED_CASES_YEARS = env.int("RETENTION_CLOSED_CASES_YEARS", 5, minimum=1, maximum=50)
+RETENTION_IMPORT_DAYS = env.int("RETENTION_IMPORT_DAYS", 30, minimum=1, maximum=3650)
 
 # --- The body that runs this CRM --------------------------------------------------------------
 BODY_NAME = env.str("BODY_NAME", "Ayuntamiento de Ejemplo")
@@ -414,7 +446,3 @@ if _public_site.scheme not in {"http", "https"} or not _public_site.hostname:
         "PUBLIC_BASE_URL must be an absolute URL such as 'https://sede.example.org', "
         f"got {PUBLIC_BASE_URL!r}."
     )
-# Retention (crm.retention; docs/security.md): what the nightly job ends, and after how long.
-RETENTION_AUDIT_YEARS = env.int("RETENTION_AUDIT_YEARS", 5, minimum=2, maximum=50)
-RETENTION_CLOSED_CASES_YEARS = env.int("RETENTION_CLOSED_CASES_YEARS", 5, minimum=1, maximum=50)
-RETENTION_IMPORT_DAYS = env.int("RETENTION_IMPORT_DAYS", 30, minimum=1, maximum=3650)

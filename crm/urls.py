@@ -33,6 +33,10 @@ urlpatterns = [
         public_views.download_document,
         name="download_document",
     ),
+    # The promotion module's interest form (sales.views.public), before cases' /sede/<type>/.
+    path("sede/interes/", include("sales.public_urls")),
+    # Campaign email: unsubscribe, preference centre, tracking (before the cases' /sede/<code>/).
+    path("sede/correo/", include("campaigns.public_urls")),
     # After verificar/: cases' public forms take /sede/<type code>/.
     path("sede/", include("cases.public_urls")),
 ]

@@ -71,7 +71,12 @@ def flush_past_the_audit_trigger():
 
 
 # The data migrations that seed catalogues: (app, migration module).
-SEEDING_MIGRATIONS = [("cases", "0003_catalogue"), ("cases", "0004_accessibility_case_type")]
+SEEDING_MIGRATIONS = [
+    ("cases", "0003_catalogue"),
+    ("cases", "0004_accessibility_case_type"),
+    ("sales", "0003_default_pipelines"),
+    ("sales", "0005_visit_types"),
+]
 
 
 def seed_catalogues() -> None:

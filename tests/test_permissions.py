@@ -176,6 +176,107 @@ def saved_view_delete_url() -> str:
     return f"/cases/views/{view.pk}/delete/"
 
 
+# --- Field work (sales): records of Urbanismo, assigned to the user asking (the last one made) --
+
+
+def _fieldwork_requester():
+    from crm.models import User
+
+    return User.objects.order_by("-pk").first() or User.objects.create_user("owner")
+
+
+def fieldwork_visit_url(suffix: str = "", *, with_file: bool = False) -> Callable[[], str]:
+    """A planned visit of Urbanismo assigned to the user asking (made without the services,
+    which would refuse to assign it to who does no field work)."""
+
+    def build() -> str:
+        from datetime import timedelta
+
+        from django.core.files.base import ContentFile
+        from django.utils import timezone
+
+        from crm.models import Unit
+        from sales.models import Visit, VisitAssignee, VisitFile, VisitType
+
+        visit_type, _new = VisitType.objects.get_or_create(code="matriz", name="Matriz")
+        start = timezone.now() + timedelta(days=1)
+        visit = Visit.objects.create(
+            visit_type=visit_type,
+            place_address="Calle Mayor 1",
+            starts_at=start,
+            ends_at=start + timedelta(hours=1),
+            purpose="Inspección",
+            unit=Unit.objects.get(code="urbanismo"),
+        )
+        VisitAssignee.objects.create(
+            visit=visit, user=_fieldwork_requester(), starts_at=start, ends_at=visit.ends_at
+        )
+        if with_file:
+            record = VisitFile(
+                visit=visit, name="acta.pdf", content_type="application/pdf", size=15, sha256="0"
+            )
+            record.file.save("acta.pdf", ContentFile(b"%PDF-1.4\n%%EOF\n"), save=False)
+            record.save()
+            suffix_now = f"files/{record.pk}/"
+        else:
+            suffix_now = suffix
+        return f"/sales/visits/{visit.pk}/{suffix_now}"
+
+    return build
+
+
+def fieldwork_task_url(suffix: str = "") -> Callable[[], str]:
+    def build() -> str:
+        from datetime import timedelta
+
+        from django.utils import timezone
+
+        from crm.models import Unit
+        from sales.models import Task
+
+        task = Task.objects.create(
+            title="Enviar el acta",
+            due_at=timezone.now() + timedelta(days=1),
+            assignee=_fieldwork_requester(),
+            unit=Unit.objects.get(code="urbanismo"),
+        )
+        return f"/sales/tasks/{task.pk}/{suffix}"
+
+    return build
+
+
+def fieldwork_meeting_url() -> str:
+    from datetime import timedelta
+
+    from django.utils import timezone
+
+    from crm.models import Unit
+    from sales.models import Meeting, MeetingAttendee
+
+    start = timezone.now() + timedelta(days=1)
+    user = _fieldwork_requester()
+    meeting = Meeting.objects.create(
+        title="Coordinación",
+        starts_at=start,
+        ends_at=start + timedelta(hours=1),
+        organizer=user,
+        unit=Unit.objects.get(code="urbanismo"),
+    )
+    MeetingAttendee.objects.create(meeting=meeting, user=user, starts_at=start, ends_at=start)
+    return f"/sales/meetings/{meeting.pk}/"
+
+
+def fieldwork_feed_url() -> str:
+    """A calendar feed's secret URL (public: no login needed)."""
+    from crm.models import User
+    from sales.fieldwork import feed_token_hash
+    from sales.models import CalendarFeed
+
+    owner = User.objects.create_user(f"feed-owner-{User.objects.count()}")
+    CalendarFeed.objects.create(user=owner, token_hash=feed_token_hash("secreto-de-prueba"))
+    return "/sales/calendar/feed/secreto-de-prueba.ics"
+
+
 @pytest.fixture(autouse=True)
 def issued_files_in_tmp(settings, tmp_path):
     settings.MEDIA_ROOT = tmp_path
@@ -186,6 +287,160 @@ CASES_READ = frozenset(MODULE_ROLES["/cases/"])
 CASES_ROUTE = frozenset({ADMIN, SERVICE, HANDLER})  # assign, tasks, comments, register
 CASES_HANDLE = frozenset({ADMIN, HANDLER})  # work on, ask, answer, close, reject...
 CITIZENS_WRITE = frozenset({ADMIN, SERVICE, PROMOTION})
+FIELDWORK_READ = frozenset(MODULE_ROLES["/sales/"])
+FIELD_WORK = frozenset({ADMIN, PROMOTION, INSPECTOR})  # plan and record visits, tasks, meetings
+FUNNEL_READ = frozenset({ADMIN, PROMOTION, DPO})  # leads, opportunities, quotes (not inspectors)
+FUNNEL_MANAGE = frozenset({ADMIN, PROMOTION})
+
+
+def funnel_opportunity_url(suffix: str = "") -> Callable[[], str]:
+    """An open opportunity of a seeded pipeline; its URL with ``suffix``."""
+
+    def build() -> str:
+        from sales.models import Opportunity, Pipeline
+
+        pipeline = Pipeline.objects.order_by("order").first()
+        opportunity = Opportunity.objects.create(
+            title="Patrocinio",
+            organization=organization_create(actor=None, name="Patrocinadora"),
+            pipeline=pipeline,
+            stage=pipeline.stages.order_by("order").first(),
+        )
+        return f"/sales/opportunities/{opportunity.pk}/{suffix}"
+
+    return build
+
+
+def funnel_next_stage() -> dict:
+    from sales.models import Opportunity
+
+    opportunity = Opportunity.objects.order_by("-pk").first()
+    return {"stage": opportunity.pipeline.stages.order_by("order")[1].pk}
+
+
+def funnel_line_data() -> dict:
+    from sales.models import Product
+
+    product, _created = Product.objects.get_or_create(
+        code="stand", defaults={"name": "Stand", "price": 100}
+    )
+    return {"product": product.pk, "quantity": "2"}
+
+
+def funnel_lead_url(suffix: str = "") -> Callable[[], str]:
+    def build() -> str:
+        from sales.services import lead_create
+
+        lead = lead_create(actor=None, source="web_form", given_name="Luis", email="l@x.es")
+        return f"/sales/leads/{lead.pk}/{suffix}"
+
+    return build
+
+
+def funnel_convert_data() -> dict:
+    from sales.models import Pipeline
+
+    pipeline = Pipeline.objects.first().pk
+    return {"title": "Curso", "pipeline": pipeline, "amount": "0", "currency": "EUR"}
+
+
+def funnel_quote_url(suffix: str = "", *, sent: bool = False) -> Callable[[], str]:
+    def build() -> str:
+        from sales.models import Opportunity, Quote, QuoteLine, QuoteVersion
+
+        funnel_opportunity_url()()
+        opportunity = Opportunity.objects.order_by("-pk").first()
+        quote = Quote.objects.create(opportunity=opportunity, number=f"PRE-T-{opportunity.pk}")
+        version = QuoteVersion.objects.create(
+            quote=quote, version=1, status="sent" if sent else "draft"
+        )
+        QuoteLine.objects.create(
+            version=version, description="Stand", quantity=1, unit_price=100, vat_rate=21
+        )
+        return f"/sales/quotes/{quote.pk}/{suffix}"
+
+    return build
+
+
+def sending_url(suffix: str = "", status: str = "draft") -> Callable[[], str]:
+    """A campaign (email to one consenting person) in ``status``; "failed": running with a
+    failed message. Its sending URL with ``suffix``."""
+
+    def build() -> str:
+        from campaigns.models import Campaign, Delivery
+        from tests.campaigns.test_sending import make_campaign, make_people, make_purpose
+
+        purpose = make_purpose()
+        people = make_people(1, purpose, start=Campaign.objects.count() * 10)
+        campaign = make_campaign(people, purpose)
+        if status != "draft":
+            Campaign.objects.filter(pk=campaign.pk).update(
+                status="running" if status == "failed" else status
+            )
+            Delivery.objects.create(
+                campaign=campaign,
+                person=people[0],
+                email="x@example.org",
+                status="failed" if status == "failed" else "pending",
+            )
+        return f"/campaigns/{campaign.pk}/sending/{suffix}"
+
+    return build
+
+
+CAMPAIGNS_READ = frozenset(MODULE_ROLES["/campaigns/"])
+CAMPAIGNS_MANAGE = frozenset({ADMIN, COMMUNICATION})
+
+
+def campaign_url(suffix: str = "") -> Callable[[], str]:
+    """A draft campaign without a unit (every module user sees it) and its URL + suffix."""
+
+    def build() -> str:
+        from datetime import date
+
+        from campaigns.models import Campaign
+
+        campaign = Campaign.objects.create(
+            name="Vial",
+            code=f"vial-{Campaign.objects.count()}",
+            starts_on=date(2026, 6, 1),
+            ends_on=date(2026, 8, 31),
+            channels=["letter"],
+        )
+        return f"/campaigns/{campaign.pk}/{suffix}"
+
+    return build
+
+
+def segment_url(suffix: str = "") -> Callable[[], str]:
+    def build() -> str:
+        from campaigns.models import Segment
+
+        segment = Segment.objects.create(
+            name="Mayores", rules={"op": "and", "rules": [{"type": "tags", "values": ["x"]}]}
+        )
+        return f"/campaigns/segments/{segment.pk}/{suffix}"
+
+    return build
+
+
+def static_list_url() -> str:
+    from campaigns.models import StaticList
+
+    return f"/campaigns/lists/{StaticList.objects.create(name='Lista', source='upload').pk}/"
+
+
+def unsubscribe_url(suffix: str = "") -> Callable[[], str]:
+    def build() -> str:
+        from campaigns.mailer import unsubscribe_token
+
+        url = sending_url(status="running")()
+        from campaigns.models import Delivery
+
+        delivery = Delivery.objects.filter(campaign_id=int(url.split("/")[2])).get()
+        return f"/sede/correo/baja/{unsubscribe_token(delivery.pk)}/{suffix}"
+
+    return build
 
 
 MATRIX = [
@@ -339,6 +594,214 @@ MATRIX = [
     Case("/admin/cases/case/?q=QS-2026-000001", frozenset({ADMIN}), 302, "/admin/login/"),
     Case("/admin/crm/issueddocument/", frozenset({ADMIN}), 302, "/admin/login/"),
     Case("/admin/crm/registrycounter/", frozenset({ADMIN}), 302, "/admin/login/"),
+    # Field work (sales): read with the module, planned and recorded with sales.field_work
+    # (inspectors: their own), promotion staff for their units; the DPO only reads.
+    Case("/sales/visits/", FIELDWORK_READ),
+    Case("/sales/visits/?status=planned&mine=true", FIELDWORK_READ),
+    Case("/sales/visits/new/", FIELD_WORK),
+    Case("/sales/visits/<pk>/", FIELDWORK_READ, build=fieldwork_visit_url()),
+    Case("/sales/visits/<pk>/edit/", FIELD_WORK, build=fieldwork_visit_url("edit/")),
+    Case(
+        "/sales/visits/<pk>/",
+        FIELD_WORK,
+        build=fieldwork_visit_url(),
+        method="post",
+        data=lambda: {"notes": "Nota", "save": "1"},
+        ok_status=302,
+    ),
+    Case(
+        "/sales/visits/<pk>/cancel/",
+        FIELD_WORK,
+        build=fieldwork_visit_url("cancel/"),
+        method="post",
+        data=lambda: {"reason": "Cerrado"},
+        ok_status=302,
+    ),
+    Case(
+        "/sales/visits/<pk>/files/<id>/", FIELDWORK_READ, build=fieldwork_visit_url(with_file=True)
+    ),
+    Case("/sales/tasks/", FIELDWORK_READ),
+    Case("/sales/tasks/new/", FIELD_WORK),
+    Case("/sales/tasks/<pk>/", FIELD_WORK, build=fieldwork_task_url()),
+    Case(
+        "/sales/tasks/<pk>/done/",
+        FIELD_WORK,
+        build=fieldwork_task_url("done/"),
+        method="post",
+        ok_status=302,
+    ),
+    Case("/sales/meetings/new/", FIELD_WORK),
+    Case("/sales/meetings/<pk>/", FIELDWORK_READ, build=fieldwork_meeting_url),
+    Case("/sales/calendar/", FIELDWORK_READ),
+    Case("/sales/calendar/?view=week&date=2026-11-10", FIELDWORK_READ),
+    Case("/sales/calendar/?view=agenda", FIELDWORK_READ),
+    Case("/sales/calendar/subscribe/", FIELDWORK_READ),
+    Case("/sales/calendar/subscribe/new/", FIELDWORK_READ, method="post", ok_status=302),
+    Case("/sales/calendar/subscribe/revoke/", FIELDWORK_READ, method="post", ok_status=302),
+    Case(
+        "/sales/calendar/feed/<token>.ics",
+        frozenset(ROLE_CODES),
+        public=True,
+        build=fieldwork_feed_url,
+    ),
+    Case("/admin/sales/visittype/", frozenset({ADMIN}), 302, "/admin/login/"),
+    # The funnel (sales): promotion manages; the DPO and administrators read; inspectors and
+    # every other role get 403.
+    Case("/sales/leads/", FUNNEL_READ),
+    Case("/sales/leads/?status=open&source=fair&q=luis", FUNNEL_READ),
+    Case("/sales/leads/new/", FUNNEL_MANAGE),
+    Case("/sales/leads/<pk>/", FUNNEL_READ, build=funnel_lead_url()),
+    Case("/sales/leads/<pk>/edit/", FUNNEL_MANAGE, build=funnel_lead_url("edit/")),
+    *(
+        Case(
+            f"/sales/leads/<pk>/{route}/",
+            FUNNEL_MANAGE,
+            build=funnel_lead_url(f"{route}/"),
+            method="post",
+            data=data,
+            ok_status=302,
+        )
+        for route, data in (
+            ("status", lambda: {"status": "contacted"}),
+            ("note", lambda: {"note": "Llamado"}),
+            ("convert", funnel_convert_data),
+        )
+    ),
+    Case("/sales/board/", FUNNEL_READ, ok_status=302),
+    Case("/sales/opportunities/", FUNNEL_READ),
+    Case("/sales/opportunities/?status=open&order=close&owner=me", FUNNEL_READ),
+    Case("/sales/opportunities/new/", FUNNEL_MANAGE),
+    Case("/sales/opportunities/<pk>/", FUNNEL_READ, build=funnel_opportunity_url()),
+    Case("/sales/opportunities/<pk>/edit/", FUNNEL_MANAGE, build=funnel_opportunity_url("edit/")),
+    Case(
+        "/sales/opportunities/<pk>/move/",
+        FUNNEL_MANAGE,
+        build=funnel_opportunity_url("move/"),
+        method="post",
+        data=funnel_next_stage,
+        ok_status=302,
+    ),
+    *(
+        Case(
+            f"/sales/opportunities/<pk>/{route}/",
+            FUNNEL_MANAGE,
+            build=funnel_opportunity_url(f"{route}/"),
+            method="post",
+            data=data,
+            ok_status=302,
+        )
+        for route, data in (
+            ("close", lambda: {"outcome": "lost", "reason": "Precio"}),
+            ("lines", funnel_line_data),
+            ("reopen", dict),
+            ("quote", dict),
+        )
+    ),
+    Case("/sales/forecast/", FUNNEL_READ),
+    Case("/sales/catalogue/", FUNNEL_READ),
+    Case("/sales/quotes/<pk>/", FUNNEL_READ, build=funnel_quote_url()),
+    Case("/sales/quotes/<pk>/pdf/", FUNNEL_READ, build=funnel_quote_url("pdf/")),
+    Case(
+        "/sales/quotes/<pk>/version/",
+        FUNNEL_MANAGE,
+        build=funnel_quote_url("version/", sent=True),
+        method="post",
+        ok_status=302,
+    ),
+    Case(
+        "/sales/quotes/<pk>/reject/",
+        FUNNEL_MANAGE,
+        build=funnel_quote_url("reject/", sent=True),
+        method="post",
+        ok_status=302,
+    ),
+    Case(
+        "/sales/quotes/<pk>/accept/",
+        FUNNEL_MANAGE,
+        build=funnel_quote_url("accept/", sent=True),
+        method="post",
+        ok_status=302,
+    ),
+    Case("/sede/interes/", frozenset(ROLE_CODES), public=True),
+    Case("/admin/sales/pipeline/", frozenset({ADMIN}), 302, "/admin/login/"),
+    Case("/admin/sales/exchangerate/", frozenset({ADMIN}), 302, "/admin/login/"),
+    Case("/admin/sales/product/", frozenset({ADMIN}), 302, "/admin/login/"),
+    # Campaigns: the communication role manages, the DPO and administrators read.
+    Case("/campaigns/?status=running&q=vial", CAMPAIGNS_READ),
+    Case("/campaigns/new/", CAMPAIGNS_MANAGE),
+    Case("/campaigns/targets/", CAMPAIGNS_READ),
+    Case("/campaigns/segments/new/", CAMPAIGNS_MANAGE),
+    Case("/campaigns/lists/upload/", CAMPAIGNS_MANAGE),
+    Case("/campaigns/templates/", CAMPAIGNS_READ),
+    Case("/campaigns/templates/new/", CAMPAIGNS_MANAGE),
+    *(
+        Case(f"/campaigns/<pk>/{suffix}", allowed, build=campaign_url(suffix))
+        for suffix, allowed in (
+            ("", CAMPAIGNS_READ),
+            ("results/", CAMPAIGNS_READ),
+            ("edit/", CAMPAIGNS_MANAGE),
+            ("email/", CAMPAIGNS_MANAGE),
+            ("budget/new/", CAMPAIGNS_MANAGE),
+            ("objectives/new/", CAMPAIGNS_MANAGE),
+            ("interactions/new/", CAMPAIGNS_MANAGE),
+        )
+    ),
+    *(
+        Case(
+            f"/campaigns/<pk>/{suffix}",
+            CAMPAIGNS_MANAGE,
+            build=campaign_url(suffix),
+            method="post",
+            ok_status=302,
+        )
+        for suffix in ("action/cancel/", "delete/")
+    ),
+    Case("/campaigns/segments/<pk>/", CAMPAIGNS_READ, build=segment_url()),
+    Case("/campaigns/segments/<pk>/edit/", CAMPAIGNS_MANAGE, build=segment_url("edit/")),
+    Case(
+        "/campaigns/segments/count/",
+        CAMPAIGNS_MANAGE,
+        method="post",
+        data=lambda: {"op": "and", "g0-op": "and", "g0-c0-type": "tags", "g0-c0-values": "x"},
+    ),
+    Case(
+        "/campaigns/segments/<pk>/freeze/",
+        CAMPAIGNS_MANAGE,
+        build=segment_url("freeze/"),
+        method="post",
+        ok_status=302,
+    ),
+    Case("/campaigns/lists/<pk>/", CAMPAIGNS_READ, build=static_list_url),
+    Case("/admin/campaigns/campaign/", frozenset({ADMIN}), 302, "/admin/login/"),
+    Case("/admin/campaigns/segment/", frozenset({ADMIN}), 302, "/admin/login/"),
+    # Campaign sending (campaigns.views.sending) and its public pages.
+    Case(
+        "/campaigns/<pk>/sending/",
+        frozenset(MODULE_ROLES["/campaigns/"]),
+        build=sending_url(status="running"),
+    ),
+    *(
+        Case(
+            f"/campaigns/<pk>/sending/{route}/",
+            frozenset({ADMIN, COMMUNICATION}),
+            build=sending_url(f"{route}/", status=status),
+            method="post",
+            ok_status=302,
+        )
+        for route, status in (
+            ("launch", "draft"),
+            ("pause", "running"),
+            ("resume", "paused"),
+            ("retry", "failed"),
+        )
+    ),
+    Case("/sede/correo/baja/<token>/", frozenset(ROLE_CODES), public=True, build=unsubscribe_url()),
+    Case(
+        "/sede/correo/baja/<token>/preferencias/",
+        frozenset(ROLE_CODES),
+        public=True,
+        build=unsubscribe_url("preferencias/"),
+    ),
 ]
 
 

@@ -13,7 +13,7 @@ from cases.clock import deadline_state
 from cases.demo import DEMO_CASES, DEMO_DOMAIN
 from cases.models import Case, CaseEntry, CaseStatus, EntryKind, Hearing, KnowledgeArticle
 from cases.services import check_tracking_secret
-from citizens.models import Interaction, Person
+from citizens.models import Interaction
 from crm.calendar import DeadlineState
 from crm.models import AuditEvent, User
 
@@ -61,7 +61,7 @@ def test_demo_cases_cover_the_module(settings):
     assert times == sorted(times)
 
     # Made by the services: people matched, history, timelines and audit trail.
-    assert Person.objects.count() == 7
+    assert len({case.person_id for case in cases if case.person_id}) == 7
     assert CaseEntry.objects.filter(kind=EntryKind.FILED).count() == len(cases)
     assert Interaction.objects.filter(related_type="cases.case").count() >= len(cases)
     assert AuditEvent.objects.filter(object_type="cases.case", action="create").count() == len(
