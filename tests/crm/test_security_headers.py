@@ -12,6 +12,11 @@ from crm.middleware import IdleSessionMiddleware
 pytestmark = pytest.mark.django_db
 
 
+@pytest.fixture(autouse=True)
+def english(settings):
+    settings.LANGUAGE_CODE = "en"
+
+
 @pytest.fixture
 def staff_client(client_for):
     return client_for("citizen_service")
