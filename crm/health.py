@@ -68,7 +68,10 @@ def check_worker() -> str:
     """A worker of this installation answers a ping through the broker. Control commands travel
     on an exchange named after the queue (CELERY_CONTROL_EXCHANGE in settings), so workers of
     another installation or test run sharing the Redis do not count."""
-    replies = celery_app.control.ping(timeout=TIMEOUT_SECONDS, limit=1)
+    # A connection of its own, not the pool's: a pooled one may be left over from before a
+    # restart of Redis, and the check would fail once after every restart.
+    with celery_app.connection_for_write() as broker:
+        replies = celery_app.control.ping(timeout=TIMEOUT_SECONDS, limit=1, connection=broker)
     if not replies:
         raise RuntimeError("no Celery worker answered")
     return ", ".join(name for reply in replies for name in reply)

@@ -16,6 +16,7 @@ import time
 
 import pytest
 from django.db import connection
+from django.test import Client
 
 from crm import embedded
 from crm.tasks import send_templated_email
@@ -93,6 +94,10 @@ def test_mail_queued_across_a_redis_restart_arrives_once_each(
     after = [f"after-{n}@example.org" for n in range(3)]
     for address in after:
         send_templated_email.delay("mail-check", [address], CONTEXT, "en")
+
+    # The web process's own connections to the broker recover too: /health/ sees the worker
+    # again once it has reconnected.
+    wait_until(lambda: Client().get("/health/").status_code == 200, timeout=60)
 
     mails = smtp_server.wait_for(6, timeout=60)
     time.sleep(2)  # a duplicate would come now
