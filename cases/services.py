@@ -26,7 +26,7 @@ from django.utils import timezone
 from django.utils.crypto import salted_hmac
 from django.utils.translation import gettext_lazy as _
 
-from citizens.models import Channel, EmailAddress, Organization, Person, Relationship
+from citizens.models import Channel, Organization, Person, Relationship
 from citizens.services import (
     AddressInput,
     Contacts,
@@ -36,6 +36,9 @@ from citizens.services import (
     organization_create,
     person_create,
     relationship_add,
+)
+from citizens.services import (
+    find_person as citizens_find_person,
 )
 from citizens.validation import clean_document, clean_phone, clean_tax_id
 from crm.audit import hold_chain_lock, log_event
@@ -262,30 +265,12 @@ def display_secret(secret: str) -> str:
 
 
 def find_person(filer: Filer) -> Person | None:
-    """The person this filer already is: same identity document, else the same email (the
-    oldest such record in use)."""
-    people = Person.objects.in_use()
-    if filer.document_number:
-        found = people.filter(
-            document_type=filer.document_type, document_number=filer.document_number
-        ).first()
-        if found:
-            return found
-    if filer.email:
-        owner = (
-            EmailAddress.objects.filter(
-                address=filer.email,
-                person__isnull=False,
-                person__blocked_at__isnull=True,
-                person__merged_into_id__isnull=True,
-            )
-            .order_by("person_id")
-            .values_list("person_id", flat=True)
-            .first()
-        )
-        if owner:
-            return Person.objects.get(pk=owner)
-    return None
+    """The person this filer already is (citizens.services.find_person)."""
+    return citizens_find_person(
+        document_number=filer.document_number,
+        document_type=filer.document_type,
+        email=filer.email,
+    )
 
 
 def _new_person(filer: Filer, *, actor: User | None, language: str) -> Person:

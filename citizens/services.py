@@ -120,6 +120,35 @@ def refresh_search_text(owner: Person | Organization) -> None:
     owner.municipalities = municipalities
 
 
+def find_person(
+    *, document_number: str = "", document_type: str = "", email: str = ""
+) -> Person | None:
+    """The person someone already is, so that a filing, a lead or an import does not duplicate
+    them: the same identity document (of that type, when given), else the same email (addresses
+    are stored in lower case); the oldest such record in use."""
+    people = Person.objects.in_use().order_by("pk")
+    if document_number:
+        same = people.filter(document_number=document_number)
+        found = (same.filter(document_type=document_type) if document_type else same).first()
+        if found:
+            return found
+    if email:
+        owner = (
+            EmailAddress.objects.filter(
+                address=email.strip().lower(),
+                person__isnull=False,
+                person__blocked_at__isnull=True,
+                person__merged_into_id__isnull=True,
+            )
+            .order_by("person_id")
+            .values_list("person_id", flat=True)
+            .first()
+        )
+        if owner:
+            return Person.objects.get(pk=owner)
+    return None
+
+
 def _snapshot(obj: models.Model, names: Iterable[str]) -> dict[str, Any]:
     return {name: getattr(obj, name) for name in names}
 

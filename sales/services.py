@@ -34,6 +34,9 @@ from citizens.services import (
     organization_create,
     person_create,
 )
+from citizens.services import (
+    find_person as citizens_find_person,
+)
 from citizens.validation import clean_tax_id
 from crm.audit import diff, log_event
 from crm.models import AuditAction, User
@@ -209,28 +212,9 @@ def _document_type(number: str) -> str:
 
 
 def find_person(*, document_number: str = "", email: str = "") -> Person | None:
-    """The person a lead already is: the same identity document, else the same email (the
-    oldest such record in use). The same rule as the public site's filings."""
-    people = Person.objects.in_use()
-    if document_number:
-        found = people.filter(document_number=document_number).order_by("pk").first()
-        if found:
-            return found
-    if email:
-        owner = (
-            EmailAddress.objects.filter(
-                address__iexact=email,
-                person__isnull=False,
-                person__blocked_at__isnull=True,
-                person__merged_into_id__isnull=True,
-            )
-            .order_by("person_id")
-            .values_list("person_id", flat=True)
-            .first()
-        )
-        if owner:
-            return Person.objects.get(pk=owner)
-    return None
+    """The person a lead already is: the same rule as the public site's filings
+    (citizens.services.find_person)."""
+    return citizens_find_person(document_number=document_number, email=email)
 
 
 def find_organization(*, tax_id: str = "", name: str = "", email: str = "") -> Organization | None:
