@@ -54,7 +54,9 @@ def wait_until(check, timeout: float = 30) -> None:
 @pytest.mark.disruptive
 @pytest.mark.skipif("DATABASE_URL" in os.environ, reason="needs the embedded PostgreSQL")
 @pytest.mark.django_db(transaction=True)
-def test_pages_answer_503_while_postgresql_is_down_and_recover_without_a_restart(client_for):
+def test_pages_answer_503_while_postgresql_is_down_and_recover_without_a_restart(
+    client_for, no_celery_worker
+):
     client = client_for("citizen_service")
     client.raise_request_exception = False
     assert client.get("/citizens/").status_code == 200
@@ -81,6 +83,8 @@ def test_mail_queued_across_a_redis_restart_arrives_once_each(
     no_celery_worker, smtp_server, request
 ):
     worker = request.getfixturevalue("_celery_worker_session")
+    # The test ends with the worker stopped: the next one to need it starts it afresh.
+    request.addfinalizer(worker.stop)
     before = [f"before-{n}@example.org" for n in range(3)]
     for address in before:
         send_templated_email.delay("mail-check", [address], CONTEXT, "en")
