@@ -32,6 +32,7 @@ READ_EVERY_MODULE = (
     "campaigns.all_units",
     "sales.access",
     "reports.access",
+    "reports.all_units",
 )
 
 ROLES: tuple[Role, ...] = (
@@ -46,13 +47,18 @@ ROLES: tuple[Role, ...] = (
             "cases.access",
             "cases.register",
             "cases.all_units",
+            "reports.access",
         ),
     ),
-    Role("case_handler", _("Case handler"), ("cases.access", "cases.manage", "citizens.access")),
+    Role(
+        "case_handler",
+        _("Case handler"),
+        ("cases.access", "cases.manage", "citizens.access", "reports.access"),
+    ),
     Role(
         "communication",
         _("Communication"),
-        ("campaigns.access", "campaigns.manage", "citizens.access"),
+        ("campaigns.access", "campaigns.manage", "citizens.access", "reports.access"),
     ),
     Role(
         "promotion",
@@ -63,10 +69,11 @@ ROLES: tuple[Role, ...] = (
             "sales.field_work",
             "citizens.access",
             "citizens.manage",
+            "reports.access",
         ),
     ),
-    Role("inspector", _("Inspector"), ("sales.field_work", "citizens.access")),
-    Role("management", _("Management"), ("reports.access",)),
+    Role("inspector", _("Inspector"), ("sales.field_work", "citizens.access", "reports.access")),
+    Role("management", _("Management"), ("reports.access", "reports.manage", "reports.all_units")),
     Role(
         "data_protection_officer",
         _("Data protection officer"),

@@ -29,7 +29,7 @@ MODULE_ROLES = {
     "/cases/": {ADMIN, SERVICE, HANDLER, DPO},
     "/campaigns/": {ADMIN, COMMUNICATION, DPO},
     "/sales/": {ADMIN, PROMOTION, INSPECTOR, DPO},
-    "/reports/": {ADMIN, MANAGEMENT, DPO},
+    "/reports/": {ADMIN, SERVICE, HANDLER, COMMUNICATION, PROMOTION, INSPECTOR, MANAGEMENT, DPO},
     "/audit/": {ADMIN, DPO},
 }
 

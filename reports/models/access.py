@@ -10,8 +10,9 @@ class ModuleAccess(models.Model):
         default_permissions = ()
         verbose_name = _("Reports module")
         permissions = [
-            ("access", _("Can see the dashboards and reports of every module")),
-            ("manage", _("Can build, save and schedule reports")),
+            ("access", _("Can see the dashboards and reports of the modules they use")),
+            ("manage", _("Can share and schedule reports")),
+            ("all_units", _("Can see the figures of every module and unit (read-only)")),
         ]
 
     def __str__(self) -> str:

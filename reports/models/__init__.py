@@ -1,0 +1,3 @@
+from .access import ModuleAccess
+
+__all__ = ["ModuleAccess"]
