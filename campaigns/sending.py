@@ -674,6 +674,30 @@ def finish_running() -> None:
         finish_if_done(campaign_id)
 
 
+CANCELLED = "cancelled"  # the skip reason of the messages of a cancelled campaign
+
+
+def cancel_pending(campaign_id: int) -> int:
+    """The messages a cancelled campaign had not sent are never sent: its waiting and failed
+    deliveries become "not sent (cancelled)". A row a sender still holds is left to it (it may
+    be with the SMTP server); the sender gives it back when it sees the campaign stopped, and
+    the tick's ``cancel_cancelled`` skips it then. Returns how many rows were skipped."""
+    return Delivery.objects.filter(
+        campaign_id=campaign_id,
+        status__in=[Delivery.Status.PENDING, Delivery.Status.FAILED],
+        claimed_by="",
+    ).update(status=Delivery.Status.SKIPPED, skip_reason=CANCELLED, next_attempt_at=None)
+
+
+def cancel_cancelled() -> int:
+    """Rows that senders of a cancelled campaign gave back after it was cancelled (the tick)."""
+    cancelled = Campaign.objects.filter(status=Campaign.Status.CANCELLED)
+    waiting = Delivery.objects.filter(
+        campaign__in=cancelled.values("pk"), status=Delivery.Status.PENDING, claimed_by=""
+    )
+    return waiting.update(status=Delivery.Status.SKIPPED, skip_reason=CANCELLED)
+
+
 # --- Unsubscribe and preferences ---------------------------------------------------------------
 
 

@@ -204,12 +204,11 @@ def campaign_transition(*, campaign: Campaign, action: str, actor: User) -> Camp
             _("An email campaign starts and finishes with its sending (launch, then it ends).")
         )
     if action == "cancel" and campaign.status == Status.PAUSED:
-        # Deliveries not yet sent are not sent: campaigns.sending decides what that means.
         from campaigns import sending
 
-        cancel = getattr(sending, "campaign_cancel_pending", None)
-        if cancel is not None:
-            cancel(campaign=campaign, actor=actor)
+        skipped = sending.cancel_pending(campaign.pk)
+        if skipped:
+            _audit(actor, AuditAction.UPDATE, campaign, {"deliveries cancelled": [0, skipped]})
     old = campaign.status
     campaign.status = TARGETS[action]
     campaign.updated_at = timezone.now()

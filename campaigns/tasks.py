@@ -27,12 +27,13 @@ def send_campaign(campaign_id: int) -> None:
 @shared_task
 def sending_tick() -> None:
     """Every 30 s (beat): launch scheduled email campaigns whose day has come, give back rows of
-    dead senders, finish campaigns with nothing left, and start senders for running campaigns
-    with messages ready (retries due, lost tasks). Extra sender tasks find every slot taken and
-    end at once."""
+    dead senders, finish campaigns with nothing left, skip what cancelled campaigns left, and
+    start senders for running campaigns with messages ready (retries due, lost tasks). Extra
+    sender tasks find every slot taken and end at once."""
     sending.launch_due()
     sending.recover_stuck()
     sending.finish_running()
+    sending.cancel_cancelled()
     for campaign_id in sending.campaigns_to_wake():
         for _slot in range(settings.CAMPAIGN_SENDERS):
             send_campaign.delay(campaign_id)

@@ -257,6 +257,28 @@ def test_pause_stops_claiming_and_resume_goes_on(smtp_mailer, no_celery_worker):
     assert len(smtp_mailer.messages) == 5
 
 
+def test_cancelling_a_paused_campaign_sends_nothing_more(smtp_mailer, no_celery_worker, admin_user):
+    from campaigns.services import campaign_transition
+
+    purpose = make_purpose()
+    people = make_people(4, purpose)
+    campaign = make_campaign(people, purpose)
+    sending.launch(campaign, None)
+    sending.pause(Campaign.objects.get(pk=campaign.pk), None)
+    held = Delivery.objects.filter(campaign=campaign).order_by("pk").first()
+    Delivery.objects.filter(pk=held.pk).update(claimed_by="sender-1", claimed_at=timezone.now())
+
+    campaign_transition(campaign=campaign, action="cancel", actor=admin_user)
+
+    skipped = Delivery.objects.filter(campaign=campaign, status="skipped", skip_reason="cancelled")
+    assert skipped.count() == 3  # the held row is left to its sender
+    Delivery.objects.filter(pk=held.pk).update(claimed_by="", claimed_at=None)  # given back
+    assert sending.cancel_cancelled() == 1
+    assert sending.progress(Campaign.objects.get(pk=campaign.pk)).pending == 0
+    assert sending.send_for_a_while(campaign.pk, seconds=5) is False
+    assert smtp_mailer.messages == []
+
+
 def test_launch_refuses_without_purpose_or_twice(no_celery_worker):
     purpose = make_purpose()
     people = make_people(2, purpose)
