@@ -164,7 +164,8 @@ def _apply(report: BounceReport, delivery: Delivery | None) -> None:
                 "created_at": now,
             },
         )
-        skip_waiting(report.address, reason="hard_bounce")
+        person_id = delivery.person_id if delivery else None
+        skip_waiting(report.address, person_id=person_id, reason="hard_bounce")
         if created:
             log_event(
                 actor=None,

@@ -41,7 +41,7 @@ def _delivery(token: str, salt: str = mailer.UNSUBSCRIBE_SALT) -> Delivery:
         raise Http404
     delivery = (
         Delivery.objects.select_related("campaign", "person", "campaign__purpose")
-        .filter(pk=delivery_id)
+        .filter(pk=delivery_id, person__isnull=False)  # not one anonymised by retention
         .first()
     )
     if delivery is None:

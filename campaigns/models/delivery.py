@@ -6,7 +6,6 @@ from __future__ import annotations
 
 from django.db import models
 from django.db.models import Q
-from django.db.models.functions import Lower
 from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
 
@@ -45,9 +44,13 @@ class Delivery(models.Model):
         db_index=False,  # delivery_once and delivery_campaign_status lead with it
         db_constraint=False,
     )
+    # None once the retention job anonymised the delivery (campaigns.retention): the row stays
+    # for the campaign's figures, without the person or the address it went to.
     person = models.ForeignKey(
         "citizens.Person",
         verbose_name=_("person"),
+        null=True,
+        blank=True,
         on_delete=models.CASCADE,
         related_name="campaign_deliveries",
         db_constraint=False,
@@ -89,12 +92,6 @@ class Delivery(models.Model):
             # Progress counts and the stuck-row sweep. Every index costs each message two
             # updates' worth of writes: there are no more than these.
             models.Index(fields=["campaign", "status"], name="delivery_campaign_status"),
-            # An unsubscribe skips the address's waiting messages of every campaign.
-            models.Index(
-                Lower("email"),
-                condition=Q(status="pending"),
-                name="delivery_pending_email",
-            ),
         ]
 
     def __str__(self) -> str:

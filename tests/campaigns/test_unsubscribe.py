@@ -8,7 +8,7 @@ from django.test import Client
 from campaigns import mailer, sending
 from campaigns.models import Delivery, Suppression
 from citizens.gdpr import current_consents
-from citizens.models import Consent
+from citizens.models import Consent, EmailAddress
 from crm.models import AuditEvent
 from tests.campaigns.test_sending import make_campaign, make_people, make_purpose
 
@@ -75,6 +75,29 @@ def test_unsubscribe_skips_messages_already_frozen(smtp_mailer, no_celery_worker
     page = Client().get(_path(delivery))
     assert page.status_code == 200
     assert "data-unsubscribed" in page.content.decode()
+
+
+def test_a_shared_mailbox_unsubscribed_gets_no_other_frozen_message(smtp_mailer, no_celery_worker):
+    """Two people share an address: one unsubscribes. Their own waiting message is skipped at
+    once; the other's when a sender claims it. Neither reaches the address."""
+    _purpose, people, campaign = _launched(3)
+    first, second = people[0], people[1]
+    EmailAddress.objects.filter(person=second).update(address="Casa@Example.org")
+    EmailAddress.objects.filter(person=first).update(address="casa@example.org")
+    Delivery.objects.filter(person=second).update(email="Casa@Example.org")
+    Delivery.objects.filter(person=first).update(email="casa@example.org")
+    mine = Delivery.objects.get(person=first)
+
+    assert Client().post(_path(mine), {"confirm": "1"}).status_code == 302
+
+    mine.refresh_from_db()
+    assert (mine.status, mine.skip_reason) == ("skipped", "suppressed")
+    assert Delivery.objects.get(person=second).status == "pending"
+    sending.send_for_a_while(campaign.pk, seconds=30)
+    received = [address for m in smtp_mailer.messages for address in m.rcpt_tos]
+    assert received == [Delivery.objects.get(person=people[2]).email]
+    shared = Delivery.objects.get(person=second)
+    assert (shared.status, shared.skip_reason) == ("skipped", "suppressed")
 
 
 def test_a_forged_token_is_a_404(no_celery_worker):
