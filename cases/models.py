@@ -364,6 +364,16 @@ class Case(models.Model):
     # --- Answer ---------------------------------------------------------------------------------
     public_answer = models.TextField(_("answer"), blank=True)
     answered_at = models.DateTimeField(_("answered at"), null=True, blank=True)
+    # Stored when the case is answered (cases.services.case_answer), for the statistics
+    # (reports.case_stats): business days from the official filing date to the answer date in
+    # the case's calendar (cases.clock.case_calendar), the days the clock was stopped left out;
+    # and whether the answer came by the due date.
+    answer_days = models.PositiveSmallIntegerField(
+        _("business days taken to answer"), null=True, blank=True, editable=False
+    )
+    answered_on_time = models.BooleanField(
+        _("answered within the term"), null=True, blank=True, editable=False
+    )
     closed_at = models.DateTimeField(_("closed at"), null=True, blank=True)
     receipt = models.OneToOneField(
         "crm.IssuedDocument",
@@ -400,6 +410,13 @@ class Case(models.Model):
             models.Index(fields=["status", "due_soon_from"], name="case_status_due_soon"),
             models.Index(fields=["person", "-filed_at"], name="case_person"),
             models.Index(fields=["organization", "-filed_at"], name="case_organization"),
+            # Answers by period for the statistics (reports.case_stats), read from the index.
+            models.Index(
+                fields=["answered_at"],
+                name="case_answered",
+                include=["answer_days", "answered_on_time", "unit"],
+                condition=Q(answered_at__isnull=False),
+            ),
             # Receipts not emailed yet: the sweeper's (cases.tasks.sweep_receipts) work list.
             models.Index(
                 fields=["filed_at"],

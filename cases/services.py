@@ -690,6 +690,33 @@ def case_resume_unanswered(*, case: Case, today: date | None = None) -> bool:
     return True
 
 
+def answer_timing(
+    calendar: BusinessCalendar,
+    *,
+    filed_on: date,
+    answered_on: date,
+    deadline_days: int,
+    suspensions: Sequence[tuple[date, date | None]] = (),
+) -> tuple[int, bool]:
+    """Business days taken to answer (after the official filing date up to the answer date,
+    the days the clock was stopped left out) and whether the answer came by the due date.
+
+    A suspension still open on the answer date counts as ended that day. An answer on a
+    non-business day after the last day of the term is late even though it adds no business
+    day; an answer before the official filing date (a Sunday filing answered that Sunday)
+    took 0 days."""
+    periods = [
+        (max(begin, filed_on), max(begin, filed_on, end or answered_on))
+        for begin, end in suspensions
+    ]
+    if periods:
+        days = calendar.business_days_counted(filed_on, answered_on, periods)
+    else:  # the usual case: by whole weeks, not day by day
+        days = max(0, calendar.business_days_between(filed_on, answered_on))
+    due = calendar.deadline(filed_on, deadline_days, periods)
+    return days, due is not None and answered_on <= due
+
+
 @transaction.atomic
 def case_answer(*, case: Case, actor: User, text: str) -> Case:
     """Send the public answer: the case is answered now (for the statistics) and, after the
@@ -701,6 +728,14 @@ def case_answer(*, case: Case, actor: User, text: str) -> Case:
         raise ValidationError({"text": _("Write the answer.")})
     case.public_answer = text.strip()
     case.answered_at = timezone.now()
+    calendar = case_calendar(case)
+    case.answer_days, case.answered_on_time = answer_timing(
+        calendar,
+        filed_on=filing_date(case, calendar),
+        answered_on=case.answered_at.astimezone(calendar.time_zone).date(),
+        deadline_days=case.deadline_days,
+        suspensions=[(s.started_on, s.ended_on) for s in case.suspensions.all()],
+    )
     if case.assignee_id is None:
         case.assignee = actor
     _transition(
@@ -710,7 +745,11 @@ def case_answer(*, case: Case, actor: User, text: str) -> Case:
         kind=EntryKind.ANSWER,
         text=case.public_answer,
         public=True,
-        changes={"answered_at": case.answered_at},
+        changes={
+            "answered_at": case.answered_at,
+            "answer_days": case.answer_days,
+            "answered_on_time": case.answered_on_time,
+        },
     )
     _in_timeline(
         case,

@@ -30,8 +30,13 @@ from .models import Case, CaseEntry, CaseQuerySet, CaseStatus, DeadlineNotice, E
 
 logger = logging.getLogger(__name__)
 
-# The sweeper re-queues receipts not emailed after this long (a lost task, a broker restart).
+# The sweeper re-queues receipts not emailed, and answer documents not issued, after this long
+# (a lost task, a broker restart, a worker killed in the middle: its message would only come
+# back after the broker's visibility timeout, an hour).
 RECEIPT_GRACE = timedelta(minutes=2)
+# Answers older than this are not looked at (cases answered before documents were issued, e.g.
+# imported history, have none and never will).
+ANSWER_SWEEP_WINDOW = timedelta(days=7)
 RETRY = {
     "autoretry_for": (TransientEmailError,),
     "retry_backoff": True,
@@ -145,8 +150,10 @@ def issue_receipt(case_id: int) -> None:
 
 @shared_task
 def sweep_receipts() -> int:
-    """Re-queue the receipts of filings whose task was lost (beat, every minute)."""
-    stale = timezone.now() - RECEIPT_GRACE
+    """Re-queue the receipts of filings, and the answer documents of answered cases, whose task
+    was lost (beat, every minute); how many were queued."""
+    now = timezone.now()
+    stale = now - RECEIPT_GRACE
     ids = list(
         Case.objects.filter(receipt_emailed_at=None, filed_at__lt=stale).values_list(
             "pk", flat=True
@@ -154,7 +161,17 @@ def sweep_receipts() -> int:
     )
     for case_id in ids:
         issue_receipt.delay(case_id)
-    return len(ids)
+    # case_answered (a partial index on answered_at) serves the range.
+    answers = list(
+        Case.objects.filter(
+            answered_at__gte=now - ANSWER_SWEEP_WINDOW,
+            answered_at__lt=stale,
+            answer_document=None,
+        ).values_list("pk", flat=True)[:500]
+    )
+    for case_id in answers:
+        issue_answer.delay(case_id)
+    return len(ids) + len(answers)
 
 
 @shared_task(acks_late=True, **RETRY)

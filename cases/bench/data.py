@@ -217,19 +217,23 @@ def filed_at(n: int, at: datetime) -> datetime:
 
 def _calendar_rows(first: date, last: date, terms: set[int]) -> list[tuple]:
     """For each day: the official filing date of a filing made that day, and for each term the
-    due date and the day it turns amber; the citizen's reply term from that day."""
+    due date and the day it turns amber; the citizen's reply term from that day; the number of
+    business days from ``first`` up to that day (the business days taken to answer are the
+    difference of two of them)."""
     from cases.clock import business_days_before
 
     calendar = BusinessCalendar(municipalities=())
     rows = []
     day = first
+    ordinal = 0
     while day <= last:
         official = day if calendar.is_business_day(day) else calendar.next_business_day(day)
         reply = calendar.add_business_days(day, CITIZEN_REPLY_DAYS)
+        ordinal += calendar.is_business_day(day)
         for days in sorted(terms):
             due = calendar.deadline(official, days)
             soon = business_days_before(calendar, due, DUE_SOON_DAYS)
-            rows.append((day, official, days, due, soon, reply))
+            rows.append((day, official, days, due, soon, reply, ordinal))
         day += timedelta(days=1)
     return rows
 
@@ -237,7 +241,8 @@ def _calendar_rows(first: date, last: date, terms: set[int]) -> list[tuple]:
 _DAYS_TABLE = """
 DROP TABLE IF EXISTS bench_case_days;
 CREATE TEMP TABLE bench_case_days (
-    day date, official date, days int, due date, soon date, reply date, PRIMARY KEY (day, days)
+    day date, official date, days int, due date, soon date, reply date, ordinal int,
+    PRIMARY KEY (day, days)
 );
 """
 
@@ -393,7 +398,7 @@ INSERT INTO cases_case (
     latitude, longitude, hearing_id, status, unit_id, assignee_id, registered_by_id,
     duplicate_of_id, forwarded_to, deadline_days, due_date, due_soon_from, reply_due_date,
     public_answer, answered_at, closed_at, receipt_id, answer_document_id, receipt_emailed_at,
-    updated_at
+    updated_at, answer_days, answered_on_time
 )
 SELECT
     c.id,
@@ -422,9 +427,18 @@ SELECT
     NULL, NULL,
     c.filed_at + interval '30 seconds',
     CASE WHEN c.status IN ('received', 'assigned', 'in_progress', 'waiting') THEN c.filed_at
-        WHEN c.status = 'closed' THEN c.closed_at ELSE c.answered_at END
+        WHEN c.status = 'closed' THEN c.closed_at ELSE c.answered_at END,
+    -- as cases.services.answer_timing stores them (no suspension before an answer here)
+    CASE WHEN c.status IN ('answered', 'closed')
+        THEN GREATEST(0, answered_day.ordinal - official_day.ordinal) END,
+    CASE WHEN c.status IN ('answered', 'closed') THEN answered_day.day <= c.due END
 FROM bench_cases_chunk c
 LEFT JOIN crm_registrycounter rc ON rc.series = c.series AND rc.year = c.year
+LEFT JOIN bench_case_days official_day
+    ON official_day.day = c.official_day AND official_day.days = c.deadline_days
+LEFT JOIN bench_case_days answered_day
+    ON answered_day.day = (c.answered_at AT TIME ZONE %(tz)s)::date
+    AND answered_day.days = c.deadline_days
 ORDER BY c.n;
 
 INSERT INTO crm_registrycounter (series, year, last_number)
@@ -605,7 +619,7 @@ def create_cases(start: int, stop: int) -> None:
         with (
             connection.cursor() as cursor,
             cursor.copy(
-                "COPY bench_case_days (day, official, days, due, soon, reply) FROM STDIN"
+                "COPY bench_case_days (day, official, days, due, soon, reply, ordinal) FROM STDIN"
             ) as copy,
         ):
             for row in rows:
