@@ -4,7 +4,7 @@ SHELL := /bin/bash
 PY := .venv/bin/python
 ARGS ?=
 
-.PHONY: help setup setup-test run test lint format bench backup restore lock migrations messages services-stop clean
+.PHONY: help setup setup-test run test lint format bench loadtest backup restore lock migrations messages services-stop clean
 
 help: ## List the commands
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-14s %s\n", $$1, $$2}'
@@ -32,6 +32,9 @@ format: setup ## Apply ruff's fixes and formatting
 
 bench: setup ## Build the scale data set and run the benchmark scenarios (see docs/benchmarks.md)
 	@$(PY) -m crm.embedded bench -- $(ARGS)
+
+loadtest: setup ## Mixed load (staff pages, public submissions) with Locust on gunicorn (docs/loadtest.md)
+	@$(PY) -m crm.embedded loadtest -- $(ARGS)
 
 backup: setup ## Back up the database and uploaded files into .data/backups/ (or BACKUP_DIR)
 	@$(PY) -m crm.embedded manage -- backup $(ARGS)

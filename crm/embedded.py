@@ -4,6 +4,7 @@
                                  server, a Celery worker and Celery beat until Ctrl-C.
 ``python -m crm.embedded test``  start PostgreSQL and Redis, run pytest with the given arguments.
 ``python -m crm.embedded bench`` build the bench data set and measure it (crm.bench).
+``python -m crm.embedded loadtest``   a mixed workload with Locust against gunicorn (crm.loadtest).
 ``python -m crm.embedded start|stop|status``   manage the services by hand.
 
 Services configured through ``DATABASE_URL`` / ``REDIS_URL`` / ``EMAIL_URL`` are used as they are
@@ -623,7 +624,8 @@ def manage_with_services(args: Sequence[str]) -> int:
 def main(argv: Sequence[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m crm.embedded", description=__doc__)
     parser.add_argument(
-        "command", choices=["run", "test", "bench", "manage", "start", "stop", "status"]
+        "command",
+        choices=["run", "test", "bench", "loadtest", "manage", "start", "stop", "status"],
     )
     parser.add_argument("args", nargs=argparse.REMAINDER)
     options = parser.parse_args(argv)
@@ -641,6 +643,10 @@ def main(argv: Sequence[str] | None = None) -> int:
             from crm.bench.runner import run as bench
 
             return bench(options.args[1:] if options.args[:1] == ["--"] else options.args)
+        if options.command == "loadtest":  # docs/loadtest.md
+            from crm.loadtest import run as loadtest
+
+            return loadtest(options.args[1:] if options.args[:1] == ["--"] else options.args)
         if options.command == "start":
             start_services()
         elif options.command == "stop":
