@@ -8,7 +8,7 @@ from typing import Any
 
 from django.conf import settings
 from django.template.loader import render_to_string
-from weasyprint import HTML
+from weasyprint import HTML, Document
 from weasyprint.urls import URLFetcher
 
 # What a document may load: images given inline (data: URIs, e.g. the verification QR code) and
@@ -26,8 +26,18 @@ def _ssl_context() -> ssl.SSLContext:
 
 
 def render_pdf(template_name: str, context: dict[str, Any]) -> bytes:
-    """The PDF of ``template_name``; templates extend ``pdf/base.html`` (page numbers, body)."""
+    """The PDF of ``template_name``; templates extend ``pdf/base.html``: the body's name, fonts
+    that print every Spanish character (DejaVu Sans, Liberation Sans: scripts/setup.sh installs
+    them), "Página X de Y" at the bottom of every page, and, for an issued document
+    (``verification`` in the context, see crm.documents), its verification code and QR code in
+    every page's footer."""
+    return layout_pdf(template_name, context).write_pdf()
+
+
+def layout_pdf(template_name: str, context: dict[str, Any]) -> Document:
+    """The laid-out pages of ``template_name`` before they are written (what ``render_pdf``
+    writes): for callers that pick pages, as reports.tabular_pdf does for long tables."""
     context = {"BODY_NAME": settings.BODY_NAME, "SITE_NAME": settings.SITE_NAME, **context}
     html = render_to_string(template_name, context)
     fetcher = URLFetcher(ssl_context=_ssl_context(), allowed_protocols=ALLOWED_PROTOCOLS)
-    return HTML(string=html, base_url=str(settings.BASE_DIR), url_fetcher=fetcher).write_pdf()
+    return HTML(string=html, base_url=str(settings.BASE_DIR), url_fetcher=fetcher).render()

@@ -161,6 +161,11 @@ CELERY_TIMEZONE = "UTC"
 CELERY_BEAT_SCHEDULE: dict[str, dict] = {}
 # An import whose worker died (a SIGKILLed worker's message only comes back after the broker's
 # visibility timeout) is queued again once it shows no progress for IMPORT_STALE_MINUTES.
+# Document jobs (reports.jobs) whose worker died are queued again (DOCUMENT_JOB_STALE_MINUTES).
+CELERY_BEAT_SCHEDULE["recover-document-jobs"] = {
+    "task": "reports.tasks.recover_document_jobs",
+    "schedule": 120.0,
+}
 CELERY_BEAT_SCHEDULE["resume-stale-imports"] = {
     "task": "citizens.tasks.resume_stale_imports",
     "schedule": 120.0,
@@ -194,6 +199,19 @@ CELERY_BEAT_SCHEDULE["resume-unanswered-cases"] = {
 CELERY_BEAT_SCHEDULE["send-task-reminders"] = {
     "task": "sales.tasks.send_task_reminders",
     "schedule": 60.0,
+}
+# Report builder (docs/reports.md "Report builder"): scheduled reports, each emailed once per
+# period (day, ISO week, month), checked every hour.
+CELERY_BEAT_SCHEDULE["send-scheduled-reports"] = {
+    "task": "reports.tasks.send_scheduled_reports",
+    "schedule": crontab(minute=7),
+}
+# Reports dashboard (docs/reports.md "Dashboard"): people by municipality, a pass over the whole
+# register, computed again every four minutes of the working day (UTC: 07-21 in Madrid in
+# winter) before its cache entry expires, so that no page load waits for it.
+CELERY_BEAT_SCHEDULE["refresh-dashboard-people"] = {
+    "task": "reports.dashboard_tasks.refresh_people_figures",
+    "schedule": crontab(minute="*/4", hour="6-19"),
 }
 # Campaigns (docs/campaigns.md "Sending"): rows held by dead senders are taken back, and running
 # campaigns with messages due (retries, a lost task) get their senders again.
@@ -313,6 +331,10 @@ MEDIA_URL = "/media/"
 IMPORT_MAX_FILE_SIZE = env.int("IMPORT_MAX_FILE_MB", 50, minimum=1) * 1024 * 1024
 IMPORT_BATCH_SIZE = env.int("IMPORT_BATCH_SIZE", 1000, minimum=1, maximum=10000)
 IMPORT_STALE_MINUTES = env.int("IMPORT_STALE_MINUTES", 10, minimum=1)
+# Document jobs (reports.jobs): a run that shows no progress for DOCUMENT_JOB_STALE_MINUTES (its
+# worker died) is queued again, up to DOCUMENT_JOB_MAX_ATTEMPTS runs in all; then it fails.
+DOCUMENT_JOB_STALE_MINUTES = env.int("DOCUMENT_JOB_STALE_MINUTES", 5, minimum=1)
+DOCUMENT_JOB_MAX_ATTEMPTS = env.int("DOCUMENT_JOB_MAX_ATTEMPTS", 3, minimum=1, maximum=20)
 STORAGES = {
     "default": {"BACKEND": "django.core.files.storage.FileSystemStorage"},
     "staticfiles": {
@@ -427,6 +449,19 @@ BLOCKED_DATA_KEEP_YEARS = env.int("BLOCKED_DATA_KEEP_YEARS", 5, minimum=1, maxim
 RETENTION_AUDIT_YEARS = env.int("RETENTION_AUDIT_YEARS", 5, minimum=2, maximum=50)
 RETENTION_CLOSED_CASES_YEARS = env.int("RETENTION_CLOSED_CASES_YEARS", 5, minimum=1, maximum=50)
 RETENTION_IMPORT_DAYS = env.int("RETENTION_IMPORT_DAYS", 30, minimum=1, maximum=3650)
+# Days after a finished or cancelled campaign's last day that its deliveries name their person
+# and address (campaigns.retention; two years: docs/security.md says why).
+RETENTION_CAMPAIGN_DELIVERIES_DAYS = env.int(
+    "RETENTION_CAMPAIGN_DELIVERIES_DAYS", 730, minimum=1, maximum=3650
+)
+RETENTION_DOCUMENT_JOBS_DAYS = env.int("RETENTION_DOCUMENT_JOBS_DAYS", 7, minimum=1, maximum=365)
+
+# --- Reports -----------------------------------------------------------------------------------
+# How long the dashboard keeps its figures in the cache (reports.dashboard): never more than five
+# minutes (issue #8); 0 computes them on every page load.
+REPORTS_DASHBOARD_CACHE_SECONDS = env.int(
+    "REPORTS_DASHBOARD_CACHE_SECONDS", 300, minimum=0, maximum=300
+)
 
 # --- The body that runs this CRM --------------------------------------------------------------
 BODY_NAME = env.str("BODY_NAME", "Ayuntamiento de Ejemplo")

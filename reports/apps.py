@@ -17,11 +17,28 @@ class ReportsConfig(AppConfig):
         icon="bar-chart",
     )
 
+    def ready(self) -> None:
+        from . import dashboard_tasks  # noqa: F401  (registers the dashboard's Celery tasks)
+
     def home_panels(self, request: HttpRequest) -> list[Panel]:
+        """Today's open cases of the user's scope (the dashboard's own cached figures); users
+        who count no cases reach the rest of the dashboard through the navigation."""
+        from django.urls import reverse
+        from django.utils import timezone
+
+        from .dashboard import open_cases_for
+
+        found = open_cases_for(request.user, timezone.localdate())
+        if found is None:
+            return []
         return [
             Panel(
                 title=_("Indicators"),
-                template_name="_partials/panel_empty.html",
-                empty_text=_("No indicators to show yet."),
+                template_name="reports/_dashboard_home_panel.html",
+                context={
+                    "open": found.data,
+                    "as_of": found.computed_at,
+                    "url": reverse("reports:index"),
+                },
             ),
         ]

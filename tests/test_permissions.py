@@ -14,6 +14,7 @@ import pytest
 
 from citizens.services import organization_create, person_create
 from tests.conftest import ROLE_CODES
+from tests.reports import helpers_builder as builder_helpers
 
 ADMIN = "administrator"
 SERVICE = "citizen_service"
@@ -275,6 +276,24 @@ def fieldwork_feed_url() -> str:
     owner = User.objects.create_user(f"feed-owner-{User.objects.count()}")
     CalendarFeed.objects.create(user=owner, token_hash=feed_token_hash("secreto-de-prueba"))
     return "/sales/calendar/feed/secreto-de-prueba.ics"
+
+
+def document_job_url(suffix: str = "") -> Callable[[], str]:
+    """A finished document job of another user (reports.jobs), with its file."""
+
+    def build() -> str:
+        from crm.models import User
+        from reports.jobs import run_job
+        from reports.models import DocumentJob
+
+        owner = User.objects.create_user(f"document-owner-{User.objects.count()}")
+        job = DocumentJob.objects.create(owner=owner, kind="table", title="Informe", params={
+            "columns": [{"label": "Unidad"}], "sections": [{"heading": None, "rows": [["A"]]}],
+        })  # fmt: skip
+        run_job(job.pk, token="matrix")
+        return f"/reports/documents/{job.pk}/{suffix}"
+
+    return build
 
 
 @pytest.fixture(autouse=True)
@@ -801,6 +820,88 @@ MATRIX = [
         frozenset(ROLE_CODES),
         public=True,
         build=unsubscribe_url("preferencias/"),
+    ),
+    # annual: the annual complaints report (reports.views.annual): reports.access and cases.
+    *(
+        Case(path, frozenset({ADMIN, SERVICE, HANDLER, MANAGEMENT, DPO}))
+        for path in (
+            "/reports/annual/",
+            "/reports/annual/?year=2025",
+            "/reports/annual/pdf/?year=2025",
+            "/reports/annual/csv/?year=2025",
+            "/reports/annual/open-data.csv?year=2025",
+            "/reports/annual/open-data.json?year=2025",
+        )
+    ),
+    # builder: the report builder (reports.views.builder). Every role uses the reports module;
+    # a subject needs its module (or reports.all_units); a saved report shared with every role
+    # opens for all (each sees their own rows), exports for those who may count cases, and only
+    # its owner changes it; another user's private report does not exist (404).
+    Case("/reports/builder/", frozenset(MODULE_ROLES["/reports/"])),
+    Case(
+        "/reports/builder/new/?subject=cases", frozenset({ADMIN, SERVICE, HANDLER, MANAGEMENT, DPO})
+    ),
+    Case(
+        "/reports/builder/new/?subject=opportunities",
+        frozenset({ADMIN, PROMOTION, MANAGEMENT, DPO}),
+    ),
+    Case(
+        "/reports/builder/preview/",
+        frozenset({ADMIN, SERVICE, HANDLER, MANAGEMENT, DPO}),
+        method="post",
+        data=lambda: {
+            "subject": "cases",
+            "group_1": "unit",
+            "filter-TOTAL_FORMS": "0",
+            "filter-INITIAL_FORMS": "0",
+        },
+    ),
+    Case(
+        "/reports/builder/new/?subject=visits",
+        frozenset({ADMIN, PROMOTION, INSPECTOR, MANAGEMENT, DPO}),
+    ),
+    Case(
+        "/reports/builder/<pk>/",
+        frozenset(MODULE_ROLES["/reports/"]),
+        build=builder_helpers.saved_report_url(),
+    ),
+    Case(
+        "/reports/builder/<pk>/export/csv/",
+        frozenset({ADMIN, SERVICE, HANDLER, MANAGEMENT, DPO}),
+        denied_status=302,  # back to the report, which says why
+        build=builder_helpers.saved_report_url("export/csv/"),
+    ),
+    *(
+        Case(
+            f"/reports/builder/<pk>/{action}",
+            frozenset(),
+            build=builder_helpers.saved_report_url(action),
+            method=method,
+        )
+        for action, method in (
+            ("edit/", "get"),
+            ("share/", "post"),
+            ("schedule/", "post"),
+            ("delete/", "post"),
+        )
+    ),
+    Case(
+        "/reports/builder/<private>/",
+        frozenset(),
+        denied_status=404,
+        build=builder_helpers.saved_report_url(shared=False),
+    ),
+    # pdf: My documents (reports.views.documents). Every role lists its own documents; a
+    # document (its page and its file) exists for its owner only: a 404 for everyone else.
+    Case("/reports/documents/", frozenset(MODULE_ROLES["/reports/"])),
+    *(
+        Case(
+            f"/reports/documents/<pk>/{suffix}",
+            frozenset(),
+            denied_status=404,
+            build=document_job_url(suffix),
+        )
+        for suffix in ("", "download/")
     ),
 ]
 

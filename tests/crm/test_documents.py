@@ -208,7 +208,7 @@ def test_the_pdf_shows_title_code_and_address_on_every_page(document):
         assert TITLE in text, f"page {number}"
         assert document.display_code in text, f"page {number}"
         assert "http://127.0.0.1:8000/sede/verificar/" in text, f"page {number}"
-        assert f"Página {number} / {len(texts)}" in text  # issued in Spanish by default
+        assert f"Página {number} de {len(texts)}" in text  # issued in Spanish by default
     assert document.language == "es"
 
 
@@ -293,7 +293,7 @@ def test_documents_are_issued_in_the_language_asked(issue):
 
     assert document.language == "en"
     texts = page_texts(pdf_of(document))
-    assert all(f"Page {number} / {len(texts)}" in text for number, text in enumerate(texts, 1))
+    assert all(f"Page {number} of {len(texts)}" in text for number, text in enumerate(texts, 1))
     with pytest.raises(ValueError, match="issued in"):
         issue(language="fr")
 
