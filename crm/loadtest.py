@@ -47,7 +47,7 @@ from typing import Any
 import requests
 
 from crm import embedded
-from crm.bench.runner import DEFAULT_DATABASE, bench_env
+from crm.bench.runner import DEFAULT_DATABASE, bench_env, count_argument, positive_argument
 from crm.bench.server import DEFAULT_WORKERS
 from crm.bench.stats import percentile
 
@@ -90,20 +90,6 @@ def say(message: str) -> None:
     print(f"[loadtest] {message}", flush=True)
 
 
-def _positive(text: str) -> int:
-    value = int(text.replace("_", ""))
-    if value < 1:
-        raise argparse.ArgumentTypeError(f"must be at least 1, got {text}")
-    return value
-
-
-def _count(text: str) -> int:
-    value = int(text.replace("_", ""))
-    if value < 0:
-        raise argparse.ArgumentTypeError(f"must not be negative, got {text}")
-    return value
-
-
 def _rate(text: str) -> float:
     value = float(text)
     if value < 0:
@@ -130,14 +116,14 @@ def parser() -> argparse.ArgumentParser:
     add = parser.add_argument
     add(
         "--duration",
-        type=_positive,
+        type=positive_argument,
         default=60,
         metavar="S",
         help="seconds measured, after every simulated user has started (default 60)",
     )
     add(
         "--users",
-        type=_count,
+        type=count_argument,
         default=30,
         metavar="N",
         help="staff members browsing at once, each with a session of their own (default 30)",
@@ -167,13 +153,13 @@ def parser() -> argparse.ArgumentParser:
     )
     add(
         "--workers",
-        type=_positive,
+        type=positive_argument,
         default=DEFAULT_WORKERS,
         help=f"gunicorn sync workers (default {DEFAULT_WORKERS}: (2 x 2 cores) + 1)",
     )
     add(
         "--receipt-workers",
-        type=_count,
+        type=count_argument,
         default=1,
         metavar="N",
         help="Celery processes issuing the receipts (default 1; 0: none, receipts stay queued)",

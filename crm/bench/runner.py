@@ -50,15 +50,16 @@ def say(message: str) -> None:
     print(f"[bench] {message}", flush=True)
 
 
-def _count(text: str) -> int:
+def count_argument(text: str) -> int:
+    """A command-line count: a whole number, 0 or more (``1_000`` allowed)."""
     value = int(text.replace("_", ""))
     if value < 0:
         raise argparse.ArgumentTypeError(f"must not be negative, got {value}")
     return value
 
 
-def _positive(text: str) -> int:
-    value = _count(text)
+def positive_argument(text: str) -> int:
+    value = count_argument(text)
     if value == 0:
         raise argparse.ArgumentTypeError("must be at least 1")
     return value
@@ -94,26 +95,26 @@ def _parser(*, add_help: bool) -> argparse.ArgumentParser:
     )
     parser.add_argument(
         "--requests",
-        type=_positive,
+        type=positive_argument,
         metavar="N",
         help="measured requests per scenario (default: each scenario's own number)",
     )
     parser.add_argument(
         "--concurrency",
-        type=_positive,
+        type=positive_argument,
         default=DEFAULT_CONCURRENCY,
         metavar="C",
         help=f"requests in flight at once (default {DEFAULT_CONCURRENCY})",
     )
     parser.add_argument(
         "--warmup",
-        type=_count,
+        type=count_argument,
         metavar="N",
         help="unmeasured requests before each scenario (default 5 per gunicorn worker)",
     )
     parser.add_argument(
         "--workers",
-        type=_positive,
+        type=positive_argument,
         default=DEFAULT_WORKERS,
         help=f"gunicorn workers (default {DEFAULT_WORKERS}: (2 x 2 cores) + 1)",
     )
@@ -245,7 +246,7 @@ def _full_parser(registry: Registry) -> argparse.ArgumentParser:
         group.add_argument(
             item.flag,
             dest=item.dest,
-            type=_count,
+            type=count_argument,
             metavar="N",
             help=f"{item.help} (default {item.default:_}, times --scale)",
         )
