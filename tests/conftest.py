@@ -95,20 +95,37 @@ def seeded_catalogues(request):
     table, the catalogues the migrations seeded included: the tests after it get them back."""
     marker = request.node.get_closest_marker("django_db")
     names = set(request.fixturenames)
-    if (
+    transactional = (
         "transactional_db" in names
         or "live_server" in names
-        or (marker and marker.kwargs.get("transaction"))
-    ):
+        or bool(marker and marker.kwargs.get("transaction"))
+    )
+    if transactional:
         request.getfixturevalue("transactional_db")
+        _reconnect_if_broken()
     elif "db" in names or marker:
         request.getfixturevalue("db")
     else:
+        yield
         return
     from cases.models import CaseType
 
     if not CaseType.objects.exists():
         seed_catalogues()
+    yield
+    if transactional:
+        _reconnect_if_broken()  # before pytest-django's flush, which would fail on it
+
+
+def _reconnect_if_broken() -> None:
+    """Outside a transaction, drop this thread's database connection if the server ended it
+    (a test that restarted PostgreSQL or ended sessions on purpose, e.g. the fault tests):
+    requests check theirs (CONN_HEALTH_CHECKS), a test's own thread never does."""
+    from django.db import connection
+
+    usable = connection.connection is None or connection.in_atomic_block or connection.is_usable()
+    if not usable:
+        connection.close()
 
 
 @pytest.fixture(autouse=True)

@@ -125,8 +125,9 @@ def test_the_navigation_shows_the_modules_of_the_directory_roles(client, directo
     assert_logged_in(client, log_in(client, "rosa", "secret"), "rosa")
 
     assert User.objects.get(username="rosa").role_codes() == ["case_handler", "communication"]
-    # case_handler: cases (and citizens); communication: campaigns (and citizens).
-    assert module_links(client) == {"citizens", "cases", "campaigns"}
+    # case_handler: cases (and citizens); communication: campaigns (and citizens); both: the
+    # reports of their own work.
+    assert module_links(client) == {"citizens", "cases", "campaigns", "reports"}
 
 
 def test_leaving_a_directory_group_takes_the_role_away_at_the_next_login(
@@ -143,7 +144,7 @@ def test_leaving_a_directory_group_takes_the_role_away_at_the_next_login(
         directory.set_members(role_group_dn("communication"), "add", person_dn("rosa"))
 
     assert user.role_codes() == ["case_handler"]
-    assert module_links(client) == {"citizens", "cases"}
+    assert module_links(client) == {"citizens", "cases", "reports"}
     [revoked] = audit(AuditAction.ROLE_REVOKED, object_id=str(user.pk))
     assert revoked.changes == {"role": "communication"}
 

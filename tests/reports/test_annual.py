@@ -421,6 +421,7 @@ def test_the_page_in_a_browser_is_accessible(page, console_errors, year, manager
     from tests.fixtures.browser import assert_accessible, assert_no_console_errors, log_in
 
     log_in(page, "management", "correct-horse-battery")
+    page.context.add_cookies([{"name": "django_language", "value": "en", "url": page.url}])
     page.goto(reverse("reports:annual") + "?year=1999")
     assert page.locator("#id_year_error").is_visible()
     assert_accessible(page)
