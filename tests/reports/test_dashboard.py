@@ -28,6 +28,7 @@ from sales.models import ExchangeRate, Opportunity
 from sales.services import opportunity_create
 from tests.campaigns import helpers as campaign_helpers
 from tests.cases.staff import file_case
+from tests.reports.conftest import forget_dashboard_figures
 from tests.sales.funnel_helpers import make_person, make_pipeline
 
 MADRID = ZoneInfo("Europe/Madrid")
@@ -38,13 +39,6 @@ TODAY = date(2026, 11, 23)
 
 def at(day: int, month: int = 3, hour: int = 10) -> datetime:
     return datetime(2026, month, day, hour, tzinfo=MADRID)
-
-
-@pytest.fixture(autouse=True)
-def fresh_cache():
-    cache.clear()
-    yield
-    cache.clear()
 
 
 @pytest.fixture
@@ -406,7 +400,7 @@ def test_a_new_case_shows_up_when_the_cache_is_cleared(known_cases, make_user):
     assert dashboard.build(boss, period(), today=TODAY).case_flow.received == 6
     file_case(unit="urbanismo", filed_at=at(14))
     assert dashboard.build(boss, period(), today=TODAY).case_flow.received == 6  # cached
-    cache.clear()
+    forget_dashboard_figures()
     assert dashboard.build(boss, period(), today=TODAY).case_flow.received == 7
 
 
