@@ -129,6 +129,28 @@ def _reconnect_if_broken() -> None:
 
 
 @pytest.fixture(autouse=True)
+def fresh_dashboard():
+    """The dashboard keeps its figures in the shared cache for minutes: another test's, made
+    from other data, must not be what this test's pages show."""
+    forget_dashboard_figures()
+    yield
+    forget_dashboard_figures()
+
+
+def forget_dashboard_figures() -> None:
+    """Only the dashboard's keys: the cache shares Redis with the Celery broker, so a flush
+    would drop queued tasks."""
+    from django.core.cache import cache
+
+    from reports.dashboard import CACHE_PREFIX
+
+    client = cache._cache.get_client(write=True)
+    keys = list(client.scan_iter(match=cache.make_key(f"{CACHE_PREFIX}:*"), count=1000))
+    if keys:
+        client.delete(*keys)
+
+
+@pytest.fixture(autouse=True)
 def fresh_unit_tree():
     """Each test rolls its units back, but the cached tree lives in Redis: start afresh."""
     from crm.models import forget_unit_tree

@@ -15,6 +15,15 @@ from ..dashboard import build, cache_seconds
 from ..filters import dashboard_form
 
 
+def _campaign_pages(user, campaigns) -> set[int]:
+    """The campaigns whose results page the user may open: management counts every campaign
+    without using the campaigns module, so its names are shown without a link."""
+    from campaigns.models import Campaign
+
+    ids = [campaign.id for campaign in campaigns]
+    return set(Campaign.objects.for_user(user).filter(pk__in=ids).values_list("pk", flat=True))
+
+
 @require_GET
 @module_required("reports")
 def index(request: HttpRequest) -> HttpResponse:
@@ -36,4 +45,6 @@ def index(request: HttpRequest) -> HttpResponse:
             context["case_indicators"] = dashboard_charts.case_indicators(dashboard)
         if dashboard.pipeline is not None:
             context["pipeline_indicators"] = dashboard_charts.pipeline_indicators(dashboard)
+        if dashboard.campaigns:
+            context["campaign_pages"] = _campaign_pages(request.user, dashboard.campaigns)
     return render(request, "reports/dashboard.html", context)

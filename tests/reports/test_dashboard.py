@@ -28,7 +28,7 @@ from sales.models import ExchangeRate, Opportunity
 from sales.services import opportunity_create
 from tests.campaigns import helpers as campaign_helpers
 from tests.cases.staff import file_case
-from tests.reports.conftest import forget_dashboard_figures
+from tests.conftest import forget_dashboard_figures
 from tests.sales.funnel_helpers import make_person, make_pipeline
 
 MADRID = ZoneInfo("Europe/Madrid")
@@ -265,6 +265,22 @@ def test_campaign_reach_and_objectives_match_the_campaign_results(units, make_us
     # A campaign that ended before the period is not shown.
     later = DashboardFilters(start=END + timedelta(days=1), end=END + timedelta(days=14))
     assert dashboard.build(make_user("management"), later, today=TODAY).campaigns == []
+
+
+def test_a_campaign_links_to_its_results_only_for_users_of_the_campaigns_module(
+    units, make_user, client_for
+):
+    actor = make_user("communication")
+    campaign = campaign_helpers.campaign(actor, starts_on=START, ends_on=END)
+    type(campaign).objects.filter(pk=campaign.pk).update(status="finished")
+    query = {"start": START.isoformat(), "end": END.isoformat()}
+    link = f'href="/campaigns/{campaign.pk}/results/"'
+
+    management = client_for("management").get("/reports/", query).content.decode()
+    assert "Prevención de incendios" in management
+    assert link not in management  # management counts campaigns but does not use the module
+    communication = client_for("communication").get("/reports/", query).content.decode()
+    assert link in communication
 
 
 def test_people_by_municipality_top_and_others(db, make_user, monkeypatch):
