@@ -47,7 +47,13 @@ from typing import Any
 import requests
 
 from crm import embedded
-from crm.bench.runner import DEFAULT_DATABASE, bench_env, count_argument, positive_argument
+from crm.bench.runner import (
+    DEFAULT_DATABASE,
+    bench_env,
+    count_argument,
+    git_commit,
+    positive_argument,
+)
 from crm.bench.server import DEFAULT_WORKERS
 from crm.bench.stats import percentile
 
@@ -590,7 +596,7 @@ def _load_test(options: argparse.Namespace, workdir: Path) -> int:
     log_dir.mkdir(parents=True, exist_ok=True)
     results: dict[str, Any] = {
         "started_at": _now(),
-        "git_commit": _git_commit(),
+        "git_commit": git_commit(),
         "host": host(),
         "load_average_before": _load_average(),
         "database": options.database,
@@ -944,20 +950,6 @@ def _load_average() -> list[float] | None:
         return [round(value, 2) for value in os.getloadavg()]
     except OSError:
         return None
-
-
-def _git_commit() -> str | None:
-    try:
-        result = subprocess.run(
-            ["git", "rev-parse", "--short", "HEAD"],  # noqa: S607
-            cwd=embedded.BASE_DIR,
-            capture_output=True,
-            text=True,
-            check=True,
-        )
-    except (OSError, subprocess.CalledProcessError):
-        return None
-    return result.stdout.strip() or None
 
 
 # --- Output -------------------------------------------------------------------------------------

@@ -311,7 +311,7 @@ def _bench(options: argparse.Namespace, registry: Registry, selected: list[Scena
     warmup = options.warmup if options.warmup is not None else 5 * options.workers
     results: dict[str, Any] = {
         "started_at": datetime.datetime.now(datetime.UTC).isoformat(timespec="seconds"),
-        "git_commit": _git_commit(),
+        "git_commit": git_commit(),
         "host": {"cpus": os.cpu_count(), "python": platform.python_version()},
         "database": options.database,
         "data": sizes,
@@ -553,7 +553,8 @@ def _finish_generator(item: Generator) -> None:
         say(f"  {item.name}: finished (e.g. indexes built) in {seconds:.1f} s")
 
 
-def _git_commit() -> str | None:
+def git_commit() -> str | None:
+    """The checkout's commit (short), for the results; None outside a git checkout."""
     try:
         result = subprocess.run(
             ["git", "rev-parse", "--short", "HEAD"],  # noqa: S607
