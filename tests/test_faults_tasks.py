@@ -18,10 +18,8 @@ These tests kill only the worker they started: PostgreSQL and Redis keep running
 
 from __future__ import annotations
 
-import asyncio
 import re
 import signal
-import threading
 import time
 from collections import Counter
 from datetime import datetime, timedelta
@@ -39,6 +37,7 @@ from crm.calendar import BusinessCalendar, DeadlineState
 from crm.models import AuditEvent, DocumentKind, IssuedDocument
 from sales import tasks as sales_tasks
 from sales.models import Task
+from tests.fixtures.services import SmtpGate
 from tests.sales.fieldwork_helpers import add_task, team
 
 __all__ = ["team"]
@@ -51,36 +50,13 @@ MADRID = ZoneInfo("Europe/Madrid")
 # --- Helpers ----------------------------------------------------------------------------------
 
 
-class Gate:
-    """An SMTP DATA handler that accepts ``accept`` messages, then holds the next one without
-    answering until released (and then refuses it: the client never got a 250, the message was
-    not delivered)."""
-
-    def __init__(self, server, accept: int) -> None:
-        self.server = server
-        self.accept = accept
-        self.held = threading.Event()
-        self.release = threading.Event()
-        self.original = type(server).handle_DATA
-
-    async def handle_DATA(self, smtp, session, envelope):
-        with self.server._changed:
-            accepted = len(self.server.messages)
-        if accepted >= self.accept and not self.release.is_set():
-            self.held.set()
-            while not self.release.is_set():
-                await asyncio.sleep(0.05)
-            return "421 4.3.0 Connection lost"
-        return await self.original(self.server, smtp, session, envelope)
-
-
 @pytest.fixture
 def gate(smtp_server, monkeypatch):
     """gate(accept): the SMTP server accepts ``accept`` messages, then holds the next one."""
-    gates: list[Gate] = []
+    gates: list[SmtpGate] = []
 
-    def install(accept: int) -> Gate:
-        held = Gate(smtp_server, accept)
+    def install(accept: int) -> SmtpGate:
+        held = SmtpGate(smtp_server, accept)
         monkeypatch.setattr(smtp_server, "handle_DATA", held.handle_DATA, raising=False)
         gates.append(held)
         return held

@@ -4,7 +4,6 @@ nothing; transient failures are retried and permanent ones recorded; consent is 
 
 from __future__ import annotations
 
-import asyncio
 import signal
 import threading
 from datetime import date, timedelta
@@ -16,6 +15,7 @@ from django.utils import timezone
 from campaigns import sending
 from campaigns.models import Campaign, Delivery, StaticList, StaticListMember
 from citizens.models import Consent, ConsentPurpose, EmailAddress, Interaction, Person
+from tests.fixtures.services import SmtpGate
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
@@ -294,35 +294,13 @@ def test_launch_refuses_without_purpose_or_twice(no_celery_worker):
     assert Delivery.objects.filter(campaign=campaign).count() == 2
 
 
-class Gate:
-    """An SMTP DATA handler that accepts ``accept`` messages, then holds the next one without
-    answering until released (then refuses it: the client never got a 250)."""
-
-    def __init__(self, server, accept: int) -> None:
-        self.server = server
-        self.accept = accept
-        self.held = threading.Event()
-        self.release = threading.Event()
-        self.original = type(server).handle_DATA
-
-    async def handle_DATA(self, smtp, session, envelope):
-        with self.server._changed:
-            accepted = len(self.server.messages)
-        if accepted >= self.accept and not self.release.is_set():
-            self.held.set()
-            while not self.release.is_set():
-                await asyncio.sleep(0.05)
-            return "421 4.3.0 Connection lost"
-        return await self.original(self.server, smtp, session, envelope)
-
-
 def test_a_killed_worker_then_restarted_delivers_every_message_exactly_once(
     smtp_server, celery_worker, monkeypatch
 ):
     purpose = make_purpose()
     people = make_people(200, purpose)
     campaign = make_campaign(people, purpose, send_rate=200)
-    gate = Gate(smtp_server, accept=80)
+    gate = SmtpGate(smtp_server, accept=80)
     monkeypatch.setattr(smtp_server, "handle_DATA", gate.handle_DATA, raising=False)
 
     sending.launch(campaign, None)
