@@ -173,10 +173,11 @@ class CaseFilter(django_filters.FilterSet):
                 for pk, name in Unit.objects.order_by("name").values_list("pk", "name")
             ),
         ]
+        handlers = case_handlers().only("pk", "username", "first_name", "last_name")
         self.filters["assignee"].extra["choices"] = [
             (ME, _("Me")),
             (NOBODY, _("Nobody (unassigned)")),
-            *((str(handler.pk), user_label(handler)) for handler in case_handlers()),
+            *((str(handler.pk), user_label(handler)) for handler in handlers),
         ]
         self.filters["subject_area"].extra["choices"] = [
             (str(pk), name) for pk, name in _labels(SubjectArea.objects.all())
@@ -245,4 +246,4 @@ class CaseFilter(django_filters.FilterSet):
 
 def _labels(queryset: QuerySet) -> list[tuple[int, str]]:
     """(pk, label) of a catalogue with names in several languages, in the active language."""
-    return [(item.pk, item.label) for item in queryset]
+    return [(item.pk, item.label) for item in queryset.only("pk", "name", "translations")]

@@ -55,6 +55,16 @@ class DeadlineState(models.TextChoices):
     SUSPENDED = "suspended", _("suspended")
 
 
+def state_for_days_left(left: int, due_soon_days: int = DUE_SOON_DAYS) -> DeadlineState:
+    """The traffic light of a running deadline with ``left`` business days left (negative once
+    it has passed): what ``BusinessCalendar.deadline_state`` says."""
+    if left < 0:
+        return DeadlineState.OVERDUE
+    if left <= due_soon_days:
+        return DeadlineState.DUE_SOON
+    return DeadlineState.ON_TIME
+
+
 @functools.cache
 def spanish_subdivisions() -> tuple[str, ...]:
     """The codes the ``holidays`` library knows for Spain (autonomous communities, and cities)."""
@@ -366,12 +376,7 @@ class BusinessCalendar:
         fewer business days are left, on time before; suspended without a deadline."""
         if deadline is None:
             return DeadlineState.SUSPENDED
-        left = self.business_days_left(deadline, today)
-        if left < 0:
-            return DeadlineState.OVERDUE
-        if left <= due_soon_days:
-            return DeadlineState.DUE_SOON
-        return DeadlineState.ON_TIME
+        return state_for_days_left(self.business_days_left(deadline, today), due_soon_days)
 
 
 def _checked(start: date, suspensions: Iterable[Suspension]) -> list[Suspension]:

@@ -11,7 +11,7 @@ from django.utils.translation import gettext, ngettext
 from django.utils.translation import gettext_lazy as _
 
 from cases.models import Case
-from crm.calendar import BusinessCalendar, DeadlineState
+from crm.calendar import BusinessCalendar, DeadlineState, state_for_days_left
 
 # How each state of the traffic light looks: never colour alone, always an icon and a word.
 LIGHTS = {
@@ -83,6 +83,8 @@ class Calendars:
 
     def __init__(self, today: date | None = None) -> None:
         self._calendars: dict[str, BusinessCalendar] = {}
+        # A page's cases share few due dates: each (municipality, due date) is counted once.
+        self._deadlines: dict[tuple[str, date], Deadline] = {}
         self.today = today or self.body().today()
 
     def body(self) -> BusinessCalendar:
@@ -101,11 +103,14 @@ class Calendars:
             return Deadline(state="", days_left=None)
         if not case.clock_running or case.due_date is None:
             return Deadline(state=DeadlineState.SUSPENDED, days_left=None)
-        calendar = self.for_municipality((case.filer or {}).get("municipality") or "")
-        return Deadline(
-            state=calendar.deadline_state(case.due_date, self.today),
-            days_left=calendar.business_days_left(case.due_date, self.today),
-        )
+        municipality = (case.filer or {}).get("municipality") or ""
+        key = (municipality, case.due_date)
+        deadline = self._deadlines.get(key)
+        if deadline is None:
+            left = self.for_municipality(municipality).business_days_left(case.due_date, self.today)
+            deadline = Deadline(state=state_for_days_left(left), days_left=left)
+            self._deadlines[key] = deadline
+        return deadline
 
 
 def filer_name(case: Case) -> str:

@@ -211,8 +211,8 @@ def test_the_queue_pages_follow_each_other(bench_client):
     pairs = [(a, b) for a, b in itertools.pairwise(urls) if "cursor" in b]
     assert pairs
     for first, second in pairs:
-        one = [row[0].pk for row in bench_client.get(first).context["rows"]]
-        two = [row[0].pk for row in bench_client.get(second).context["rows"]]
+        one = [row.case_id for row in bench_client.get(first).context["rows"]]
+        two = [row.case_id for row in bench_client.get(second).context["rows"]]
         assert one
         assert two
         assert not set(one) & set(two)

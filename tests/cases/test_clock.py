@@ -378,3 +378,20 @@ def test_the_state_of_a_case_that_owes_no_answer(units, make_user):
     assert business_days_left(case, date(2026, 3, 10)) is None
     for state in DeadlineState:
         assert not Case.objects.deadline_state(state, date(2026, 3, 10)).exists()
+
+
+def test_the_queue_counts_each_citizens_days_left_in_their_own_calendar(units):
+    """The queue's calendars (cases.views.common.Calendars) count a due date once per
+    municipality: two cases due the same day, one of a citizen whose town has a holiday before
+    it, have different business days left."""
+    from cases.views.common import Calendars
+
+    here = file_case(madrid(2026, 2, 2, 10))
+    getafe = file_case(madrid(2026, 2, 2, 11), municipality="Getafe")
+    assert here.due_date == getafe.due_date == date(2026, 3, 2)
+    LocalHoliday.objects.create(municipality="Getafe", date=date(2026, 2, 25), name="Fiesta")
+
+    calendars = Calendars(today=date(2026, 2, 23))
+    assert calendars.deadline(here).days_left == 5
+    assert calendars.deadline(getafe).days_left == 4
+    assert calendars.deadline(here).state == DeadlineState.DUE_SOON
