@@ -404,6 +404,10 @@ class Case(models.Model):
             # The queue: newest first, keyset-paged, usually narrowed by unit/status/deadline.
             models.Index(fields=["-filed_at", "-id"], name="case_filed_order"),
             models.Index(fields=["unit", "status", "due_date"], name="case_unit_status_due"),
+            # A unit's cases on time (the queue's deadline filter: due_soon_from after today).
+            models.Index(
+                fields=["unit", "status", "due_soon_from"], name="case_unit_status_due_soon"
+            ),
             models.Index(fields=["unit", "-filed_at", "-id"], name="case_unit_filed"),
             models.Index(fields=["assignee", "status"], name="case_assignee_status"),
             models.Index(fields=["status", "due_date"], name="case_status_due"),
