@@ -230,9 +230,12 @@ class Planner:
             record.contacts_loaded = True
         owner_id = f"{self.owner}_id"
         where = {f"{owner_id}__in": list(pending)}
-        for pk, address in EmailAddress.objects.filter(**where).values_list(owner_id, "address"):
+        # In the order they were added, as services.refresh_search_text lists them.
+        emails = EmailAddress.objects.filter(**where).order_by("id")
+        for pk, address in emails.values_list(owner_id, "address"):
             pending[pk].emails.append(address)
-        for pk, number in PhoneNumber.objects.filter(**where).values_list(owner_id, "number"):
+        phones = PhoneNumber.objects.filter(**where).order_by("id")
+        for pk, number in phones.values_list(owner_id, "number"):
             pending[pk].phones.append(number)
         addresses = PostalAddress.objects.filter(**where).values_list(
             owner_id, "street", "number", "postcode", "municipality", "is_notification"

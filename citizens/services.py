@@ -104,8 +104,9 @@ def refresh_search_text(owner: Person | Organization) -> None:
     """Rebuild what search sees of a person or organisation, from its current data: the
     ``search_text`` and the ``municipalities`` of its addresses."""
     where = _owner_filter(owner)
-    emails = EmailAddress.objects.filter(**where).values_list("address", flat=True)
-    phones = PhoneNumber.objects.filter(**where).values_list("number", flat=True)
+    # In the order they were added (as an import lists them): the same text every time.
+    emails = EmailAddress.objects.filter(**where).order_by("id").values_list("address", flat=True)
+    phones = PhoneNumber.objects.filter(**where).order_by("id").values_list("number", flat=True)
     if isinstance(owner, Person):
         names = [owner.given_name, owner.first_surname, owner.second_surname]
         documents = [owner.document_number]

@@ -190,3 +190,36 @@ def test_creating_a_person_after_a_failed_lookup_keeps_the_callers_phone(client_
     assert 'value="+34600123456"' in page.text
     # A number that cannot exist is simply not pre-filled.
     assert "+3412" not in client.get("/citizens/people/new/", {"phone": "12"}).text
+
+
+def test_the_search_text_lists_contacts_in_the_order_they_were_added():
+    """Rebuilding a person's search text gives the same text however PostgreSQL stores the
+    contacts: an update writes a row anew after the others, and an unordered read of the
+    emails or phones would then list them in another order."""
+    from citizens.models import EmailAddress, PhoneNumber
+    from citizens.services import EmailInput, refresh_search_text
+
+    person = person_create(
+        actor=None,
+        given_name="Ángel",
+        first_surname="Sánchez",
+        contacts=Contacts(
+            emails=[
+                EmailInput("angel@red.example", is_primary=True),
+                EmailInput("a@trabajo.example"),
+            ],
+            phones=[PhoneInput("600111222"), PhoneInput("976554433")],
+        ),
+    )
+    built = Person.objects.get(pk=person.pk).search_text
+    assert built.index("angel@red.example") < built.index("a@trabajo.example")
+    # Changed and changed back: each update of an indexed column writes the row anew.
+    first_email = EmailAddress.objects.filter(person=person).order_by("id").first()
+    for address in ("otra@red.example", first_email.address):
+        EmailAddress.objects.filter(pk=first_email.pk).update(address=address)
+    first_phone = PhoneNumber.objects.filter(person=person).order_by("id").first()
+    for number in ("+34600000000", first_phone.number):
+        PhoneNumber.objects.filter(pk=first_phone.pk).update(number=number)
+
+    refresh_search_text(person)
+    assert person.search_text == built
