@@ -96,7 +96,7 @@ def queue_rows(cases: list[Case], calendars: Calendars) -> list[QueueRow]:
                 case_type=case.case_type.label,
                 subject=case.subject,
                 filer=filer_name(case),
-                unit=case.unit.name if case.unit else "—",
+                unit=(case.unit.name if case.unit else "") or "—",
                 handler=(assignee.get_full_name() or assignee.username) if assignee else "",
                 status=statuses.get(case.status, case.status),
                 filed_iso=filed_at.isoformat(),
