@@ -64,6 +64,9 @@ class Section:
 # ten pages of one-line rows: a chunk's time grows little past that, and its memory is freed
 # before the next one starts.
 CHUNK_LINES = 400
+# Only the last lines of a chunk carry an id (what tells which lines a page holds): more than a
+# page holds. A last page that begins before them is laid out again with an id on every line.
+ANCHORED_LINES = 120
 
 
 @dataclass(frozen=True)
@@ -156,22 +159,29 @@ def render_table_pdf(
         "page_numbers": False,
     }
     writer = PdfWriter()
-    start, first, size = 0, True, CHUNK_LINES
+    start, first, size, anchored = 0, True, CHUNK_LINES, ANCHORED_LINES
     while first or start < len(lines):
         end = min(start + size, len(lines))
-        document = layout_pdf(TEMPLATE, {**context, "lines": lines[start:end], "first": first})
+        chunk = lines[start:end]
+        anchored_from = chunk[-anchored].index if 0 < anchored < len(chunk) else start
+        document = layout_pdf(
+            TEMPLATE, {**context, "lines": chunk, "first": first, "anchored": anchored_from}
+        )
         pages = document.pages
         if end < len(lines):
             if len(pages) < 2:  # the chunk did not fill a page: take more lines
                 size *= 2
                 continue
             on_last = _line_indexes(pages[-1])
+            if min(on_last, default=None) == anchored_from > start:
+                anchored = 0  # the last page may begin before the ids: again, an id on each line
+                continue
             resume = min(on_last, default=end)
             # Lay the last page out again with what follows, unless its first line began on the
             # page before (a line taller than a page) or nothing would be left of the chunk.
             if start < resume < end and resume not in _line_indexes(pages[-2]):
                 pages, end = pages[:-1], resume
-        size = CHUNK_LINES
+        size, anchored = CHUNK_LINES, ANCHORED_LINES
         for page in pages:
             page.anchors.clear()  # the lines' ids would each become a named destination
         writer.append(PdfReader(io.BytesIO(document.copy(pages).write_pdf())))

@@ -224,12 +224,27 @@ def row_numbers(text: str) -> list[int]:
     return [int(number) for number in re.findall(r"QS-(\d{5})", text)]
 
 
-def test_chunks_join_into_the_pages_one_rendering_gives(monkeypatch):
+@pytest.mark.parametrize("anchored", [120, 60, 2])
+def test_chunks_join_into_the_pages_one_rendering_gives(monkeypatch, anchored):
     """Rendered 37 lines at a time, the table has the same pages, each with the same rows, as
     rendered at once: a chunk's last page is laid out again with what follows, never left short,
-    and the page numbers count the whole document."""
+    and the page numbers count the whole document. Only a chunk's last ``anchored`` lines carry
+    the ids that tell where its last page begins: all of them (120), fewer than a chunk (60), or
+    fewer than a page holds (2: the chunk is laid out again with an id on every line)."""
     whole, _calls = long_table(monkeypatch, chunk_lines=10_000)
+    monkeypatch.setattr(tabular_pdf, "ANCHORED_LINES", anchored)
+    layouts = []
+
+    def layout_pdf(template_name, context):
+        if "lines" in context:
+            layouts.append((context["lines"][0].index, len(context["lines"])))
+        return real_layout_pdf(template_name, context)
+
+    real_layout_pdf = tabular_pdf.layout_pdf
+    monkeypatch.setattr(tabular_pdf, "layout_pdf", layout_pdf)
     chunked, calls = long_table(monkeypatch, chunk_lines=37)
+    again = len(layouts) - len(set(layouts))  # the same lines laid out twice: every line anchored
+    assert again > 0 if anchored == 2 else again == 0
     whole_texts, chunked_texts = page_texts(whole), page_texts(chunked)
 
     assert len(chunked_texts) == len(whole_texts)
