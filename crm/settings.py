@@ -8,6 +8,7 @@ HTTPS-only cookies. ``docs/configuration.md`` lists every variable.
 
 from __future__ import annotations
 
+import os
 import secrets
 from datetime import timedelta
 from pathlib import Path
@@ -335,6 +336,9 @@ IMPORT_STALE_MINUTES = env.int("IMPORT_STALE_MINUTES", 10, minimum=1)
 # worker died) is queued again, up to DOCUMENT_JOB_MAX_ATTEMPTS runs in all; then it fails.
 DOCUMENT_JOB_STALE_MINUTES = env.int("DOCUMENT_JOB_STALE_MINUTES", 5, minimum=1)
 DOCUMENT_JOB_MAX_ATTEMPTS = env.int("DOCUMENT_JOB_MAX_ATTEMPTS", 3, minimum=1, maximum=20)
+# Processes that lay out one long PDF table at once (reports.tabular_pdf): the web process or
+# worker making it, and PDF_PROCESSES - 1 helpers, each with about 200 MB of its own.
+PDF_PROCESSES = env.int("PDF_PROCESSES", min(2, len(os.sched_getaffinity(0))), minimum=1, maximum=8)
 STORAGES = {
     "default": {"BACKEND": "django.core.files.storage.FileSystemStorage"},
     "staticfiles": {
