@@ -320,7 +320,8 @@ class _Helper:
         self.folder = Path(tempfile.mkdtemp(prefix="crm-pdf-part-"))  # only we may read it
         env = {"DJANGO_SETTINGS_MODULE": "crm.settings", **os.environ}
         try:
-            (self.folder / "part.json").write_text(json.dumps(payload), encoding="utf-8")
+            part = json.dumps(payload, default=str)  # lazy translations: in the active language
+            (self.folder / "part.json").write_text(part, encoding="utf-8")
             with (self.folder / "stderr.txt").open("wb") as stderr:
                 self.process = subprocess.Popen(  # noqa: S603 -- our own interpreter and module
                     [*HELPER_COMMAND, str(self.folder)],

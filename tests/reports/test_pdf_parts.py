@@ -16,9 +16,10 @@ from pathlib import Path
 import pytest
 from django.conf import settings as django_settings
 from django.utils import translation
+from django.utils.translation import gettext_lazy
 
 from reports import tabular_pdf
-from reports.tabular_pdf import Section, render_table_pdf
+from reports.tabular_pdf import Column, Section, render_table_pdf
 
 from .test_pdf_engine import COLUMNS, long_table, page_texts, row_numbers, rows
 
@@ -92,10 +93,12 @@ def test_a_long_table_is_laid_out_in_two_parts_at_once(parts, monkeypatch, setti
 
 
 def test_a_table_without_groups_is_cut_in_the_middle(parts):
-    with translation.override("en"):
+    """Also: labels given as lazy translations reach the helper in the active language."""
+    columns = [Column(gettext_lazy("Reference")), Column(gettext_lazy("Subject"), width=3)]
+    with translation.override("es"):
         pdf = render_table_pdf(
-            title="Sin grupos", subtitle="", columns=COLUMNS, sections=[Section(None, rows(150))],
-            totals=None,
+            title=gettext_lazy("Channel"), subtitle="", columns=columns,
+            sections=[Section(None, [row[:2] for row in rows(150)])], totals=None,
         )  # fmt: skip
     [helper] = parts.processes
     assert helper.returncode == 0
@@ -103,6 +106,9 @@ def test_a_table_without_groups_is_cut_in_the_middle(parts):
     assert [n for text in texts for n in row_numbers(text)] == list(range(150))
     starts = [row_numbers(text)[0] for text in texts]
     assert 75 in starts  # the helper's part (150 lines, cut at 75) starts a page
+    for text in texts:
+        assert "Referencia Asunto QS-" in text
+        assert "Ayuntamiento de Ejemplo · Canal" in text  # the running footer
 
 
 @pytest.mark.parametrize(
