@@ -1,6 +1,6 @@
-"""The test harness itself (tests/conftest.py): a transactional test whose database connection
-is lost in the middle of its flush still leaves the next test a flushed database with its
-roles. Each pair of tests here must run in this order, as pytest runs a file."""
+"""The test harness itself (tests/conftest.py): the flush that ends a transactional test is done
+again on a new connection when its connection is lost in the middle, so that the next test
+still finds a flushed database with its roles."""
 
 import os
 import socket
@@ -8,6 +8,7 @@ import socket
 import pytest
 from django.contrib.auth.models import Group
 from django.db import connection
+from django.test import TransactionTestCase
 
 from crm.roles import ROLES
 
@@ -29,29 +30,17 @@ def lose_the_socket_at(statement: str):
     return wrapper
 
 
-def assert_flushed_with_roles() -> None:
-    assert not connection.execute_wrappers
+@pytest.mark.django_db(transaction=True)
+@pytest.mark.parametrize(
+    "statement",
+    ["TRUNCATE", 'INSERT INTO "auth_group"'],
+    ids=["at-the-truncate", "as-the-roles-are-created"],
+)
+def test_a_flush_that_loses_its_connection_is_done_again(statement):
+    Group.objects.create(name="left-behind")
+    connection.execute_wrappers.append(lose_the_socket_at(statement))
+    # The flush pytest-django runs after each transactional test.
+    TransactionTestCase(methodName="__init__")._fixture_teardown()
+    assert not connection.execute_wrappers  # the socket was lost
     assert not Group.objects.filter(name="left-behind").exists()
     assert {role.code for role in ROLES} <= set(Group.objects.values_list("name", flat=True))
-
-
-@pytest.mark.django_db(transaction=True)
-def test_a_connection_lost_at_the_flush_truncate_is_flushed_again():
-    Group.objects.create(name="left-behind")
-    connection.execute_wrappers.append(lose_the_socket_at("TRUNCATE"))
-
-
-@pytest.mark.django_db(transaction=True)
-def test_after_a_connection_lost_at_the_truncate_the_database_is_flushed_with_its_roles():
-    assert_flushed_with_roles()
-
-
-@pytest.mark.django_db(transaction=True)
-def test_a_connection_lost_as_the_flush_creates_the_roles_is_flushed_again():
-    Group.objects.create(name="left-behind")
-    connection.execute_wrappers.append(lose_the_socket_at('INSERT INTO "auth_group"'))
-
-
-@pytest.mark.django_db(transaction=True)
-def test_after_a_connection_lost_as_the_roles_are_created_the_database_has_them():
-    assert_flushed_with_roles()
