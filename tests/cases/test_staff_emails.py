@@ -25,8 +25,9 @@ def pdf_text(content: bytes) -> str:
     )
 
 
-def mails_to(server, address: str, count: int) -> list:
-    """Wait until ``address`` got ``count`` messages (others arrive meanwhile); return them."""
+def mails_to(server, worker, address: str, count: int) -> list:
+    """Wait until ``address`` got ``count`` messages (others arrive meanwhile); return them.
+    Should they not all come, say which came and what the worker that sends them logged."""
     import time
 
     deadline = time.monotonic() + 60
@@ -35,7 +36,10 @@ def mails_to(server, address: str, count: int) -> list:
         if len(found) >= count:
             return found
         time.sleep(0.1)
-    raise AssertionError(f"{address} got {len(found)} of {count} messages")
+    subjects = [mail.subject for mail in found]
+    raise AssertionError(
+        f"{address} got {len(found)} of {count} messages: {subjects}\n{worker.log_tail()}"
+    )
 
 
 @pytest.mark.django_db(transaction=True)
@@ -55,7 +59,7 @@ def test_assignment_reply_and_answer_emails(client, make_user, units, celery_wor
         {"assign-unit": units["urbanismo"].pk, "assign-assignee": handler.pk},
     )
     assert response.status_code == 302
-    [assigned] = mails_to(smtp_server, "marta@ayto.es", 1)
+    [assigned] = mails_to(smtp_server, celery_worker, "marta@ayto.es", 1)
     assert case.registry_number in assigned.subject
     for part in ("plain", "html"):
         body = assigned.body(part)
@@ -71,7 +75,7 @@ def test_assignment_reply_and_answer_emails(client, make_user, units, celery_wor
     )
     assert response.status_code == 302
     case_citizen_reply(case=Case.objects.get(pk=case.pk), text="El 3")
-    replied = mails_to(smtp_server, "marta@ayto.es", 2)[1]
+    replied = mails_to(smtp_server, celery_worker, "marta@ayto.es", 2)[1]
     assert case.registry_number in replied.subject
     assert case_url in replied.body("plain")
     assert case_url in replied.body("html")
@@ -85,7 +89,9 @@ def test_assignment_reply_and_answer_emails(client, make_user, units, celery_wor
     assert answered.status == CaseStatus.ANSWERED
     assert answered.answered_at is not None
 
-    citizen_mails = mails_to(smtp_server, "ana@example.org", 3)  # receipt, request, answer
+    citizen_mails = mails_to(
+        smtp_server, celery_worker, "ana@example.org", 3
+    )  # receipt, request, answer
     [answer_mail] = [
         mail
         for mail in citizen_mails
