@@ -73,12 +73,12 @@ def flush_past_the_audit_trigger():
 @pytest.fixture(autouse=True, scope="session")
 def flush_again_after_a_lost_connection():
     """A transactional test ends with a flush on this thread's connection. Rarely (a few full
-    CI runs, always in the flush after ``test_two_beats_at_once_send_the_period_once``) that
-    connection's socket is closed in the middle of the flush: PostgreSQL logs the client
-    resetting it, the cause is not found yet, and the next tests then miss the roles the flush
-    re-creates. The flush is done again on a new connection, and the run's output says so (on
-    the real standard error: a warning would be an error here, and captured output is not
-    shown). tests/test_harness.py closes a socket that way on purpose."""
+    CI runs, always in the flush of ``test_builder_browser`` or of the test after it) that
+    connection's socket is closed by this process in the middle of the flush, the cause not
+    found yet, and the next tests then miss the roles the flush re-creates. The flush is done
+    again on a new connection, and the run's output says so (on the real standard error: a
+    warning would be an error here, and captured output is not shown). tests/test_harness.py
+    closes a socket that way on purpose."""
     import sys
 
     from django.db import connections

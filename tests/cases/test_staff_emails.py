@@ -89,9 +89,8 @@ def test_assignment_reply_and_answer_emails(client, make_user, units, celery_wor
     assert answered.status == CaseStatus.ANSWERED
     assert answered.answered_at is not None
 
-    citizen_mails = mails_to(
-        smtp_server, celery_worker, "ana@example.org", 3
-    )  # receipt, request, answer
+    # The citizen's receipt, request for information and answer.
+    citizen_mails = mails_to(smtp_server, celery_worker, "ana@example.org", 3)
     [answer_mail] = [
         mail
         for mail in citizen_mails
