@@ -9,6 +9,14 @@ Writers take a transaction-level advisory lock, then read the last hash and inse
 of the database function ``crm_audit_append`` (which computes the hash), so the chain never
 forks; ids then follow chain order. ``verify_chain()`` walks it in id order and computes each
 hash again in Python.
+
+An event that is not part of a change (a read of a citizen's page, a denial, a login) is sent,
+while a request is served, on a database connection of its own without waiting for the answer
+(``AUDIT_WRITE_EARLY``), so PostgreSQL writes it while the view goes on;
+``AuditContextMiddleware`` waits for it to be committed before the response leaves, and answers
+with an error instead of the page when it could not be written. An event inside a transaction
+is always written in that transaction, so that it is committed exactly when the change it
+records is.
 """
 
 from __future__ import annotations
@@ -17,6 +25,8 @@ import contextlib
 import contextvars
 import hashlib
 import json
+import select
+import threading
 import time
 from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass
@@ -24,8 +34,9 @@ from datetime import UTC, date, datetime
 from decimal import Decimal
 from typing import Any
 
+import psycopg
 from django.conf import settings
-from django.db import connection, models, transaction
+from django.db import DEFAULT_DB_ALIAS, connection, connections, models, transaction
 from django.http import HttpRequest
 from django.utils import timezone
 
@@ -39,6 +50,10 @@ _LOCK_KEY = 0x41554449  # "AUDI": the advisory lock that serialises writers of t
 _request_var: contextvars.ContextVar[HttpRequest | None] = contextvars.ContextVar(
     "audit_request", default=None
 )
+# Set by AuditContextMiddleware: the request's events written early, to be waited for.
+_early_writes: contextvars.ContextVar[_EarlyWrites | None] = contextvars.ContextVar(
+    "audit_early_writes", default=None
+)
 # Set by crm.middleware.BenchHeadersMiddleware: the milliseconds each audit write took.
 audit_timings: contextvars.ContextVar[list[float] | None] = contextvars.ContextVar(
     "audit_timings", default=None
@@ -46,17 +61,24 @@ audit_timings: contextvars.ContextVar[list[float] | None] = contextvars.ContextV
 
 
 class AuditContextMiddleware:
-    """Remember the request being served, for the request id, IP and actor of its events."""
+    """Remember the request being served, for the request id, IP and actor of its events; before
+    the response leaves, wait until the events written early are committed."""
 
     def __init__(self, get_response):
         self.get_response = get_response
 
     def __call__(self, request: HttpRequest):
         token = _request_var.set(request)
+        writes = _EarlyWrites()
+        writes_token = _early_writes.set(writes)
         try:
-            return self.get_response(request)
+            response = self.get_response(request)
         finally:
+            _early_writes.reset(writes_token)
             _request_var.reset(token)
+            # Also after an exception: the events are true, and a failed one must not pass.
+            writes.wait()
+        return response
 
 
 def current_request() -> HttpRequest | None:
@@ -158,6 +180,161 @@ _APPEND = (
 )
 
 
+# What the early writer sends: the same call, the roles as JSON text (read without psycopg's
+# type machinery, which the early writer bypasses).
+_APPEND_EARLY = _APPEND.replace("SELECT id, actor_roles,", "SELECT id, array_to_json(actor_roles),")
+
+
+class _EarlyWriter:
+    """A database connection of the request's thread for events written early: the call is sent
+    at once and its answer read when the response is ready, so PostgreSQL takes the chain's lock,
+    inserts and commits while the view prepares the page.
+
+    The call goes out through libpq's asynchronous interface (``psycopg.pq``): psycopg's own
+    ``execute`` would wait for the answer. One call is in flight at a time; a second event of the
+    same request waits for the first one's answer. The connection is checked, as Django checks a
+    request's (``CONN_HEALTH_CHECKS``), when the server has sent something since the last call,
+    so a restarted database costs no request an error; a call that fails is not sent again (it
+    may have been committed): the error is the request's answer."""
+
+    def __init__(self) -> None:
+        self.database = connections.create_connection(DEFAULT_DB_ALIAS)
+        self.in_flight: tuple[AuditEvent, Any] | None = None
+        self.quoting: psycopg.ClientCursor | None = None  # writes the call's SQL, per connection
+
+    def send(self, params: dict[str, Any], event: AuditEvent, actor) -> None:
+        if self.in_flight is not None:
+            self.receive()
+        database = self.database
+        # Closed after an error or at CONN_MAX_AGE, and checked with a round trip when the server
+        # has said something since the last call: a session it ends (a restart, a terminated
+        # backend) gets a message or an end of file, while an idle session hears nothing.
+        database.close_if_unusable_or_obsolete()
+        if database.connection is not None and not _has_input(database.connection.pgconn.socket):
+            database.health_check_done = True
+        database.close_if_health_check_failed()
+        with database.wrap_database_errors:
+            database.ensure_connection()
+            try:
+                if self.quoting is None or self.quoting.connection is not database.connection:
+                    self.quoting = psycopg.ClientCursor(database.connection)
+                query = self.quoting.mogrify(_APPEND_EARLY, params)
+                pgconn = database.connection.pgconn
+                pgconn.send_query(query.encode())
+                while pgconn.flush():  # 1: more to send, once the socket takes it
+                    select.select([], [pgconn.socket], [])
+            except Exception:
+                database.errors_occurred = True
+                raise
+        self.in_flight = (event, actor)
+
+    def close(self) -> None:
+        """Close the connection, from any thread, while nothing is in flight."""
+        self.in_flight = None
+        self.database.inc_thread_sharing()
+        self.database.close()
+
+    def receive(self) -> None:
+        """Wait for the call in flight to be committed; raise its error, as Django would."""
+        if self.in_flight is None:
+            return
+        (event, actor), self.in_flight = self.in_flight, None
+        database = self.database
+        pgconn = database.connection.pgconn
+        with database.wrap_database_errors:
+            try:
+                pgconn.consume_input()
+                while pgconn.is_busy():
+                    select.select([pgconn.socket], [], [])
+                    pgconn.consume_input()
+                results = []
+                while (result := pgconn.get_result()) is not None:
+                    results.append(result)
+            except Exception:
+                database.errors_occurred = True
+                raise
+            for result in results:
+                if result.status != psycopg.pq.ExecStatus.TUPLES_OK:
+                    database.errors_occurred = True
+                    message = (result.error_message or b"").decode(errors="replace")
+                    raise psycopg.errors.lookup(
+                        (
+                            result.error_field(psycopg.pq.DiagnosticField.SQLSTATE) or b"XX000"
+                        ).decode()
+                    )(message or "the audit event could not be written")
+        answer = results[-1]
+        _written(
+            event,
+            actor,
+            (
+                int(answer.get_value(0, 0)),
+                json.loads(answer.get_value(0, 1)),
+                answer.get_value(0, 2).decode(),
+                answer.get_value(0, 3).decode(),
+            ),
+        )
+
+
+def _has_input(socket: int) -> bool:
+    return bool(select.select([socket], [], [], 0)[0])
+
+
+# Each thread that serves requests has its own writer. A development or test server starts a
+# thread per request: the writers of threads that have ended are closed when a new one is made.
+_writers: dict[threading.Thread, _EarlyWriter] = {}
+_writers_lock = threading.Lock()
+
+
+def early_writer() -> _EarlyWriter:
+    """The calling thread's early writer, made on first use."""
+    thread = threading.current_thread()
+    writer = _writers.get(thread)
+    if writer is None:
+        with _writers_lock:
+            for ended in [other for other in _writers if not other.is_alive()]:
+                _writers.pop(ended).close()
+            writer = _writers[thread] = _EarlyWriter()
+    return writer
+
+
+def close_early_writers() -> None:
+    """Close every early writer's connection (e.g. before their database is dropped)."""
+    with _writers_lock:
+        while _writers:
+            _writers.popitem()[1].close()
+
+
+class _EarlyWrites:
+    """Whether a request's events go out early, and the wait for them."""
+
+    def __init__(self) -> None:
+        self.writer: _EarlyWriter | None = None
+
+    def send(self, params: dict[str, Any], event: AuditEvent, actor) -> None:
+        self.writer = early_writer()
+        self.writer.send(params, event, actor)
+
+    def wait(self) -> None:
+        """Return when every event is committed; raise the write's error, if any."""
+        if self.writer is None or self.writer.in_flight is None:
+            return
+        started = time.perf_counter()
+        try:
+            self.writer.receive()
+        finally:
+            timings = audit_timings.get()
+            if timings is not None:
+                timings.append((time.perf_counter() - started) * 1000)
+
+
+def _written(event: AuditEvent, actor, row: tuple) -> None:
+    event.pk, event.actor_roles, event.prev_hash, event.hash = row
+    event._state.adding = False
+    event._state.db = connection.alias
+    if actor is not None:
+        actor._crm_role_codes = event.actor_roles
+
+
 def log_event(
     *,
     actor=None,
@@ -221,22 +398,24 @@ def log_event(
         "middle": '","request":' + _canonical(event.request_id) + ',"roles":',
         "tail": "," + tail[1:],
     }
-    # The lock and the read of the last link are two statements in the function: in READ
-    # COMMITTED a statement sees what was committed when it started, and the lock's statement
-    # may start before the lock is granted, while another writer is still adding its link.
-    # Outside a transaction the call is one of its own: the event is committed when it returns.
-    with (
-        transaction.atomic(savepoint=False)
-        if connection.in_atomic_block
-        else contextlib.nullcontext(),
-        connection.cursor() as cursor,
-    ):
-        cursor.execute(_APPEND, params)
-        event.pk, event.actor_roles, event.prev_hash, event.hash = cursor.fetchone()
-    event._state.adding = False
-    event._state.db = connection.alias
-    if actor is not None:
-        actor._crm_role_codes = event.actor_roles
+    writes = _early_writes.get()
+    if writes is not None and not connection.in_atomic_block and settings.AUDIT_WRITE_EARLY:
+        # Not part of a change, while a request is served: AuditContextMiddleware waits for it.
+        writes.send(params, event, actor)
+    else:
+        # The lock and the read of the last link are two statements in the function: in READ
+        # COMMITTED a statement sees what was committed when it started, and the lock's
+        # statement may start before the lock is granted, while another writer is still adding
+        # its link. Outside a transaction the call is one of its own: the event is committed
+        # when it returns.
+        with (
+            transaction.atomic(savepoint=False)
+            if connection.in_atomic_block
+            else contextlib.nullcontext(),
+            connection.cursor() as cursor,
+        ):
+            cursor.execute(_APPEND, params)
+            _written(event, actor, cursor.fetchone())
     timings = audit_timings.get()
     if timings is not None:
         timings.append((time.perf_counter() - started) * 1000)

@@ -135,6 +135,11 @@ DATABASES["default"]["OPTIONS"] = {  # keeps the URL's own options (?sslmode=req
 DATABASES["default"]["TEST"] = {"NAME": env.str("TEST_DATABASE_NAME", "") or None}
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 
+# The audit trail's events that are not part of a change (reads, denials, logins) are sent on a
+# connection of their own while the view goes on, and waited for before the response leaves
+# (crm.audit); off, written in the request's own connection before the view goes on.
+AUDIT_WRITE_EARLY = env.bool("AUDIT_WRITE_EARLY", default=True)
+
 # --- Redis: broker, cache ---------------------------------------------------------------------
 REDIS_URL = env.redis_url("REDIS_URL", f"unix://{RUN_DIR / 'redis.sock'}?db=0")
 CACHES = {

@@ -17,8 +17,11 @@ import time
 import pytest
 from django.db import connection
 from django.test import Client
+from django.urls import reverse
 
+from citizens.services import Contacts, person_create
 from crm import embedded
+from crm.models import AuditAction, AuditEvent
 from crm.tasks import send_templated_email
 
 pytestmark = pytest.mark.services
@@ -60,6 +63,10 @@ def test_pages_answer_503_while_postgresql_is_down_and_recover_without_a_restart
     client = client_for("citizen_service")
     client.raise_request_exception = False
     assert client.get("/citizens/").status_code == 200
+    # A citizen's page: its read goes out early, on a connection of its own (crm.audit).
+    person = person_create(actor=None, given_name="Ana", first_surname="Ruiz", contacts=Contacts())
+    person_page = reverse("citizens:person_detail", args=[person.pk])
+    assert client.get(person_page).status_code == 200
 
     stop_postgres()
     try:
@@ -74,6 +81,9 @@ def test_pages_answer_503_while_postgresql_is_down_and_recover_without_a_restart
     # The same process, untouched: the next requests find the database again.
     wait_until(lambda: client.get("/citizens/").status_code == 200)
     assert client.get("/sede/").status_code == 200
+    assert client.get(person_page).status_code == 200
+    reads = AuditEvent.objects.filter(action=AuditAction.READ, object_id=str(person.pk))
+    assert reads.count() == 2
 
 
 @pytest.mark.disruptive
