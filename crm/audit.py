@@ -325,6 +325,8 @@ class _EarlyWrites:
             timings = audit_timings.get()
             if timings is not None:
                 timings.append((time.perf_counter() - started) * 1000)
+        # As Django does with the request's connection when the request ends (CONN_MAX_AGE).
+        self.writer.database.close_if_unusable_or_obsolete()
 
 
 def _written(event: AuditEvent, actor, row: tuple) -> None:

@@ -170,3 +170,16 @@ def test_a_session_the_server_ended_is_replaced_before_the_call(person, client_f
     assert client.get(url).status_code == 200
     reads = AuditEvent.objects.filter(action=AuditAction.READ, object_id=str(person.pk))
     assert reads.count() == 2
+
+
+def test_the_writer_keeps_its_connection_no_longer_than_conn_max_age(
+    person, client_for, monkeypatch
+):
+    audit.close_early_writers()
+    monkeypatch.setitem(connection.settings_dict, "CONN_MAX_AGE", 0)  # close after each request
+    client = client_for("citizen_service")
+
+    assert client.get(reverse("citizens:person_detail", args=[person.pk])).status_code == 200
+
+    assert audit.early_writer().database.connection is None
+    assert AuditEvent.objects.filter(action=AuditAction.READ, object_id=str(person.pk)).exists()
