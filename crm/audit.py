@@ -256,12 +256,7 @@ class _EarlyWriter:
             for result in results:
                 if result.status != psycopg.pq.ExecStatus.TUPLES_OK:
                     database.errors_occurred = True
-                    message = (result.error_message or b"").decode(errors="replace")
-                    raise psycopg.errors.lookup(
-                        (
-                            result.error_field(psycopg.pq.DiagnosticField.SQLSTATE) or b"XX000"
-                        ).decode()
-                    )(message or "the audit event could not be written")
+                    raise _error(result)
         answer = results[-1]
         _written(
             event,
@@ -273,6 +268,17 @@ class _EarlyWriter:
                 answer.get_value(0, 3).decode(),
             ),
         )
+
+
+def _error(result: psycopg.pq.abc.PGresult) -> psycopg.Error:
+    """The psycopg exception of an error answer, by its SQLSTATE (as ``execute`` would raise)."""
+    message = (result.error_message or b"").decode(errors="replace")
+    sqlstate = (result.error_field(psycopg.pq.DiagnosticField.SQLSTATE) or b"").decode()
+    try:
+        error_class = psycopg.errors.lookup(sqlstate)
+    except KeyError:
+        error_class = psycopg.DatabaseError
+    return error_class(message or "the audit event could not be written")
 
 
 def _has_input(socket: int) -> bool:

@@ -7,6 +7,7 @@ from __future__ import annotations
 import contextlib
 import threading
 
+import django.db
 import pytest
 from django.db import connection, transaction
 from django.test.utils import CaptureQueriesContext
@@ -183,3 +184,23 @@ def test_the_writer_keeps_its_connection_no_longer_than_conn_max_age(
 
     assert audit.early_writer().database.connection is None
     assert AuditEvent.objects.filter(action=AuditAction.READ, object_id=str(person.pk)).exists()
+
+
+def test_an_error_answer_is_raised_as_its_own_kind(person, client_for, monkeypatch):
+    """A call PostgreSQL refuses (here: a function that does not exist) is the request's error,
+    of the class psycopg would raise, and the page is not shown."""
+    client = client_for("citizen_service")
+    client.raise_request_exception = False
+    monkeypatch.setattr(
+        audit, "_APPEND_EARLY", audit._APPEND_EARLY.replace("crm_audit_append(", "crm_no_such(")
+    )
+
+    response = client.get(reverse("citizens:person_detail", args=[person.pk]))
+
+    assert response.status_code == 500
+    assert "Olmedo" not in response.content.decode()
+    client.raise_request_exception = True
+    with pytest.raises(django.db.ProgrammingError, match="crm_no_such"):
+        client.get(reverse("citizens:person_detail", args=[person.pk]))
+    monkeypatch.undo()
+    assert client.get(reverse("citizens:person_detail", args=[person.pk])).status_code == 200
