@@ -172,17 +172,15 @@ def compute_hash(event: AuditEvent) -> str:
 # the actor's roles (``array_to_json``, which escapes strings as ``json.dumps`` does with
 # ``ensure_ascii=False``). With sorted keys the payload is
 # ``{"action" … "ip":…,"prev":"<hash>","request":…,"roles":[…],"type" … }``.
-_APPEND = (
-    "SELECT id, actor_roles, prev_hash, hash FROM crm_audit_append("
+_CALL = (
+    "FROM crm_audit_append("
     "%(lock)s, %(genesis)s, %(occurred_at)s, %(actor_id)s, %(actor_username)s, %(roles)s, "
     "%(action)s, %(object_type)s, %(object_id)s, %(changes)s, %(request_id)s, %(ip)s, "
     "%(head)s, %(middle)s, %(tail)s)"
 )
-
-
-# What the early writer sends: the same call, the roles as JSON text (read without psycopg's
-# type machinery, which the early writer bypasses).
-_APPEND_EARLY = _APPEND.replace("SELECT id, actor_roles,", "SELECT id, array_to_json(actor_roles),")
+_APPEND = "SELECT id, actor_roles, prev_hash, hash " + _CALL
+# The early writer reads the answer without psycopg's type machinery: the roles as JSON text.
+_APPEND_EARLY = "SELECT id, array_to_json(actor_roles), prev_hash, hash " + _CALL
 
 
 class _EarlyWriter:
