@@ -23,6 +23,7 @@ from cases.forms import ActionForm, ArticleSearchForm, AssignForm, TaskCompleteF
 from cases.knowledge import fill_placeholders, placeholder_values, search_articles
 from cases.models import Case, CaseAttachment, KnowledgeArticle
 from cases.services import case_read
+from crm.db import joins_in_written_order
 from crm.models import Unit, User
 from crm.permissions import module_required
 
@@ -46,10 +47,14 @@ DOCUMENTS = {"receipt": "receipt", "answer": "answer_document"}
 
 
 def case_for_user(request: HttpRequest, pk: int) -> Case:
-    """The case with what its page shows, if the user may see it (404 otherwise)."""
-    return get_object_or_404(
-        Case.objects.for_user(request.user).select_related(*PAGE_RELATED), pk=pk
-    )
+    """The case with what its page shows, if the user may see it (404 otherwise).
+
+    Its eleven joins are planned in the order written: the search for a better one took 30 times
+    longer than the query (``joins_in_written_order``)."""
+    with joins_in_written_order():
+        return get_object_or_404(
+            Case.objects.for_user(request.user).select_related(*PAGE_RELATED), pk=pk
+        )
 
 
 class Choices:
