@@ -41,7 +41,6 @@ from typing import Any
 
 from django.apps import apps
 from django.core.exceptions import ValidationError
-from django.db import connection, transaction
 from django.db.models import Exists, OuterRef, Q, QuerySet
 from django.utils import timezone
 from django.utils.translation import gettext as _
@@ -56,6 +55,7 @@ from citizens.models import (
     PostalAddress,
 )
 from citizens.text import municipality_key
+from crm.db import planner_settings
 
 MAX_DEPTH = 4
 MAX_CONDITIONS = 50
@@ -387,6 +387,5 @@ def count(rules: dict, *, limit: int | None = None) -> int:
     queryset = people_matching(rules)
     if limit is not None:
         queryset = queryset.values("pk")[:limit]
-    with transaction.atomic(), connection.cursor() as cursor:
-        cursor.execute("SET LOCAL jit = off")
+    with planner_settings(jit="off"):
         return queryset.count()

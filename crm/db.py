@@ -9,25 +9,28 @@ from django.db import DEFAULT_DB_ALIAS, connections, transaction
 
 
 @contextlib.contextmanager
-def joins_in_written_order(using: str = DEFAULT_DB_ALIAS) -> Iterator[None]:
-    """Have PostgreSQL join the tables of the queries run inside in the order the query writes
-    them (``join_collapse_limit = 1``) instead of searching every order for the cheapest.
+def planner_settings(*, using: str = DEFAULT_DB_ALIAS, **values: str | int) -> Iterator[None]:
+    """Run the queries inside with PostgreSQL settings of the planner changed for the block only:
+    in a transaction of its own, or in a savepoint of the caller's transaction whose values are
+    put back when the block ends (on an error, the savepoint's rollback puts them back).
 
-    For a query that reads one row and a dozen rows it points to (``select_related`` of many
-    foreign keys), that search is nearly all of its cost: on a million people and 200,000 cases
-    the case page's query took 13 ms to plan and 0.4 ms to run (every foreign key's index is a
-    way in the planner weighs). Use it only where the written order is the good one: the row by
-    its primary key first, then each related row by its own key.
-
-    The setting lasts for the block: a transaction of its own, or a savepoint of the caller's
-    transaction whose setting is put back when the block ends.
+    E.g. ``planner_settings(join_collapse_limit=1)``: the joins in the order the query writes
+    them, for a query of one row by its key and a dozen rows it points to, whose search for a
+    better order costs more than the query (the case page); ``planner_settings(jit="off")``: no
+    compiling of a plan that runs for less time than compiling takes (a segment's count).
     """
     connection = connections[using]
     nested = connection.in_atomic_block
+    previous: dict[str, str] = {}
     with transaction.atomic(using=using):
         with connection.cursor() as cursor:
-            cursor.execute("SET LOCAL join_collapse_limit = 1")
+            for name, value in values.items():
+                if nested:
+                    cursor.execute("SELECT current_setting(%s)", [name])
+                    previous[name] = cursor.fetchone()[0]
+                cursor.execute("SELECT set_config(%s, %s, true)", [name, str(value)])
         yield
-        if nested:  # (on an error the savepoint's rollback undoes the SET itself)
+        if previous:
             with connection.cursor() as cursor:
-                cursor.execute("SET LOCAL join_collapse_limit TO DEFAULT")
+                for name, value in previous.items():
+                    cursor.execute("SELECT set_config(%s, %s, true)", [name, value])

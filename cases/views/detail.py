@@ -23,7 +23,7 @@ from cases.forms import ActionForm, ArticleSearchForm, AssignForm, TaskCompleteF
 from cases.knowledge import fill_placeholders, placeholder_values, search_articles
 from cases.models import Case, CaseAttachment, KnowledgeArticle
 from cases.services import case_read
-from crm.db import joins_in_written_order
+from crm.db import planner_settings
 from crm.models import Unit, User
 from crm.permissions import module_required
 
@@ -49,9 +49,10 @@ DOCUMENTS = {"receipt": "receipt", "answer": "answer_document"}
 def case_for_user(request: HttpRequest, pk: int) -> Case:
     """The case with what its page shows, if the user may see it (404 otherwise).
 
-    Its eleven joins are planned in the order written: the search for a better one took 30 times
-    longer than the query (``joins_in_written_order``)."""
-    with joins_in_written_order():
+    Its eleven joins are planned in the order written, the case by its key first: PostgreSQL's
+    search for a better order, weighing every index of the cases' and the people's tables, took
+    13 ms where the query takes 0.4 ms."""
+    with planner_settings(join_collapse_limit=1):
         return get_object_or_404(
             Case.objects.for_user(request.user).select_related(*PAGE_RELATED), pk=pk
         )
